@@ -1,0 +1,51 @@
+"""Where the database is: ``JK500DB_DATABASE_URL``, or an SQLite file in ./instance/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from jk500db.errors import ConfigurationError
+
+DATABASE_URL_VARIABLE = "JK500DB_DATABASE_URL"
+DEFAULT_INSTANCE_DIR = Path("instance")
+DEFAULT_SQLITE_NAME = "jk500db.sqlite3"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
+    """The embedded default: an SQLite file in the working directory's instance folder."""
+    return f"sqlite:///{(instance_dir / DEFAULT_SQLITE_NAME).resolve()}"
+
+
+def database_url(explicit: str | None = None) -> URL:
+    """The database URL to use, validated; raises ConfigurationError with a message a user can act on."""
+    raw = explicit or os.environ.get(DATABASE_URL_VARIABLE) or default_database_url()
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"{DATABASE_URL_VARIABLE}: {raw!r} is not a database URL "
+            "(expected e.g. sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user@host/dbname)"
+        ) from None
+    if url.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"{DATABASE_URL_VARIABLE}: the {url.get_backend_name()!r} database is not supported "
+            f"(use SQLite or PostgreSQL)"
+        )
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", None):
+        raise ConfigurationError(
+            f"{DATABASE_URL_VARIABLE}: use the psycopg 3 driver (postgresql+psycopg://...), "
+            f"not {url.get_driver_name()!r}"
+        )
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ConfigurationError(
+            f"{DATABASE_URL_VARIABLE}: an in-memory SQLite database loses every record when the process "
+            "ends; give a file path (sqlite:///path/to/file.sqlite3)"
+        )
+    return url

@@ -1,0 +1,59 @@
+"""Engines and sessions.
+
+SQLite is opened with the pragmas a clinical record needs on every connection: foreign keys enforced, a
+busy timeout instead of instant "database is locked", synchronous=FULL so a committed write survives a power
+cut, and the rollback journal (WAL only on SQLite 3.51.3 or newer, which fixed WAL-reset corruption).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jk500db.config import database_url
+
+#: SQLite releases whose WAL mode is safe for this use (see the module docstring).
+SAFE_WAL_VERSION = (3, 51, 3)
+BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_journal_mode(version: tuple[int, ...] = sqlite3.sqlite_version_info) -> str:
+    return "WAL" if version >= SAFE_WAL_VERSION else "DELETE"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA journal_mode = {sqlite_journal_mode()}")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: the configured database), with SQLite's pragmas set."""
+    resolved = url if isinstance(url, URL) else database_url(url)
+    if resolved.get_backend_name() == "sqlite":
+        # pysqlite's own transaction handling issues BEGIN lazily and breaks SAVEPOINTs; let
+        # SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation / Savepoints").
+        kwargs.setdefault("connect_args", {}).setdefault("isolation_level", None)
+    engine = sa.create_engine(resolved, **kwargs)
+    if resolved.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,0 +1,97 @@
+"""The audit trail and the security and export logs.
+
+``audit_event`` rows are written by database triggers (one per changed field), never by the application,
+and chained by SHA-256 so that an edited, deleted or inserted row is detectable. Timestamps are ISO 8601
+UTC text from the database server's clock, so the hash input is the same on every engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jk500db.models.base import Base
+from jk500db.models.types import Vocabulary
+from jk500db.models.vocabularies import AuditAction, ChangeSource, SecurityEventKind
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    #: server UTC time of the change, ISO 8601 with "Z".
+    occurred_at: Mapped[str] = mapped_column(sa.String(32))
+    #: database transaction the change was part of.
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(40))
+    #: user who made the change.
+    actor_id: Mapped[int] = mapped_column()
+    #: the user's printed name at the time.
+    actor_name: Mapped[str] = mapped_column(sa.String(120))
+    #: where the change came from.
+    source: Mapped[ChangeSource] = mapped_column(Vocabulary(ChangeSource))
+    #: table changed.
+    table_name: Mapped[str] = mapped_column(sa.String(60))
+    #: key of the row changed.
+    row_key: Mapped[str] = mapped_column(sa.String(60))
+    #: subject the row belongs to, when it belongs to one.
+    subject_id: Mapped[int | None] = mapped_column(index=True)
+    #: field changed; None for a whole-row event.
+    field_name: Mapped[str | None] = mapped_column(sa.String(60))
+    #: insert, update or delete.
+    action: Mapped[AuditAction] = mapped_column(Vocabulary(AuditAction))
+    #: value before, as text.
+    old_value: Mapped[str | None] = mapped_column(sa.Text)
+    #: value after, as text.
+    new_value: Mapped[str | None] = mapped_column(sa.Text)
+    #: reason for change (required after first entry).
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: hash of the previous event in the chain.
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: SHA-256 of this event's content and prev_hash.
+    row_hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.Index("ix_audit_event_record", "table_name", "row_key"),)
+
+
+class SecurityEvent(Base):
+    """Logins, logouts, lockouts, password and account changes (Part 11 §11.300(d), Annex 11 §12.3)."""
+
+    __tablename__ = "security_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: when (UTC).
+    occurred_at: Mapped[dt.datetime]
+    #: what happened.
+    kind: Mapped[SecurityEventKind] = mapped_column(Vocabulary(SecurityEventKind))
+    #: the account concerned, when known.
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    #: who acted (an admin creating an account, for example).
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    #: remote address.
+    remote_addr: Mapped[str | None] = mapped_column(sa.String(45))
+    #: details (never a password).
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ExportRecord(Base):
+    """A data export: who, when, what, and the checksum of its manifest (ICH E6(R3) 4.2.2)."""
+
+    __tablename__ = "export_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: when (UTC).
+    exported_at: Mapped[dt.datetime]
+    #: who exported.
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    #: formats exported (tidy, sdtm, adam, odm, tables, plots, audit).
+    formats: Mapped[str] = mapped_column(sa.String(120))
+    #: identified (admins only) or de-identified.
+    identified: Mapped[bool] = mapped_column(default=False)
+    #: the as-of timestamp the data were rebuilt at, if any (UTC).
+    as_of: Mapped[dt.datetime | None]
+    #: audit chain head hash at export.
+    audit_head_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: SHA-256 of the export's manifest.
+    manifest_sha256: Mapped[str] = mapped_column(sa.String(64))

@@ -1,0 +1,72 @@
+"""Alembic environment: the models' metadata is the target; batch mode on SQLite (ALTER is limited there).
+
+A caller may hand over an open connection in ``config.attributes["connection"]`` (the CLI and the tests do,
+so a migration runs inside their transaction); otherwise the configured database URL is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from alembic import context
+from sqlalchemy import Connection
+
+from jk500db.db import create_engine
+from jk500db.models import Base
+from jk500db.models.types import ExactDecimal, UTCDateTime, Vocabulary
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types so migrations do not depend on the vocabularies' Python enums.
+
+    A Vocabulary is a plain VARCHAR in the database; its CHECK constraint is rendered on its own.
+    """
+    if kind != "type":
+        return False
+    if isinstance(obj, Vocabulary):
+        return f"sa.String(length={obj.impl_instance.length})"
+    if isinstance(obj, (ExactDecimal, UTCDateTime)):
+        autogen_context.imports.add("import jk500db.models.types")
+        return f"jk500db.models.types.{type(obj).__name__}()"
+    return False
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        compare_server_default=True,
+        render_item=_render_item,
+    )
+
+
+def run_migrations_offline() -> None:
+    raise SystemExit("offline (--sql) migrations are not supported: run them against a database")
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine()
+    try:
+        with engine.connect() as connection:
+            _configure(connection)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,228 @@
+"""The ``jk500db`` command line.
+
+Each command opens one session, calls services (which flush), and commits once at the end. Errors users can
+act on are printed as one sentence, without a traceback. Exit codes follow sysexits(3): 0 success, 2 usage
+(click), 65 bad input data, 69 database unreachable, 78 configuration, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from jk500db import migrate
+from jk500db.config import DEFAULT_INSTANCE_DIR, database_url
+from jk500db.db import create_engine
+from jk500db.errors import ConfigurationError, DatabaseNotReady, Jk500Error, ValidationError
+from jk500db.models.vocabularies import RoleCode
+
+EX_DATAERR = 65
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+
+DEMO_CREDENTIALS_FILE = "demo_credentials.txt"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A failure with its own exit code; click prints 'Error: <message>'."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("JK500DB_INSTANCE_DIR", DEFAULT_INSTANCE_DIR))
+
+
+@contextmanager
+def _database(*, require_current: bool = True) -> Iterator[tuple[sa.Engine, Session]]:
+    """An engine and a session for the configured database, mapping failures to clean errors."""
+    try:
+        url = database_url()
+    except ConfigurationError as exc:
+        raise CliError(str(exc), EX_CONFIG) from None
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    try:
+        try:
+            with engine.connect() as conn:
+                if require_current:
+                    migrate.ensure_current(conn)
+                else:
+                    migrate.ensure_known_revision(conn)
+        except sa.exc.OperationalError as exc:
+            raise CliError(
+                f"cannot open the database at {url.render_as_string(hide_password=True)}: "
+                f"{str(exc.orig).strip().splitlines()[0]}",
+                EX_UNAVAILABLE,
+            ) from None
+        except DatabaseNotReady as exc:
+            hint = "" if not require_current else " Run `jk500db init` first."
+            raise CliError(f"{exc}.{hint}" if not str(exc).endswith(".") else f"{exc}{hint}", EX_CONFIG) from None
+        with Session(engine, expire_on_commit=False) as session:
+            yield engine, session
+    finally:
+        engine.dispose()
+
+
+def _handle_errors(func: F) -> F:
+    """Turn the package's own errors into one-line messages with the right exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as exc:
+            raise CliError(str(exc), EX_DATAERR) from None
+        except ConfigurationError as exc:
+            raise CliError(str(exc), EX_CONFIG) from None
+        except Jk500Error as exc:
+            raise CliError(str(exc)) from None
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jk500db")
+def main() -> None:
+    """JK500 trial database. The database comes from JK500DB_DATABASE_URL (default: ./instance/jk500db.sqlite3)."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also load the synthetic 12-child demo cohort and one demo user per role.")
+@_handle_errors
+def init(demo: bool) -> None:
+    """Create or upgrade the database and load the study definition and reference data (idempotent)."""
+    from jk500db.services.accounts import create_demo_users, ensure_roles
+    from jk500db.services.study_definition import SEED_DATA_DIR, load_study_definition
+    from jk500db.services.terminology import load_ctcae_terms
+
+    with _database(require_current=False) as (engine, session):
+        migrate.upgrade(engine)
+        ensure_roles(session)
+        definition = load_study_definition(session)
+        added_terms = load_ctcae_terms(session, SEED_DATA_DIR / "ctcae_v5.0_terms.csv")
+        credentials: dict[RoleCode, tuple[str, str]] = {}
+        added_subjects = 0
+        if demo:
+            from jk500db.demo.cohort import load_demo_cohort
+
+            added_subjects = load_demo_cohort(session)
+            credentials = create_demo_users(session, now=_now())
+        session.commit()
+    click.echo(f"Database at migration {migrate.head_revision()}.")
+    click.echo(f"Study definition {definition.label} (version {definition.version}) in force.")
+    click.echo(f"CTCAE v5.0 terms added: {added_terms}.")
+    if demo:
+        click.echo(f"Synthetic demo subjects added: {added_subjects}.")
+        _save_demo_credentials(credentials)
+        _print_demo_credentials(credentials)
+
+
+def _save_demo_credentials(credentials: dict[RoleCode, tuple[str, str]]) -> None:
+    """Kept in the instance folder (never committed) so `jk500db serve` can print them at start."""
+    folder = _instance_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEMO_CREDENTIALS_FILE
+    path.write_text("".join(f"{role.value}\t{email}\t{password}\n" for role, (email, password) in credentials.items()))
+    path.chmod(0o600)
+
+
+def _print_demo_credentials(credentials: dict[RoleCode, tuple[str, str]]) -> None:
+    click.echo("Demo logins (synthetic data only; these accounts exist in demo databases alone):")
+    for role, (email, password) in credentials.items():
+        click.echo(f"  {role.value:<13} {email:<40} {password}")
+
+
+def _read_demo_credentials() -> dict[RoleCode, tuple[str, str]]:
+    path = _instance_dir() / DEMO_CREDENTIALS_FILE
+    if not path.exists():
+        return {}
+    result = {}
+    for line in path.read_text().splitlines():
+        role, email, password = line.split("\t")
+        result[RoleCode(role)] = (email, password)
+    return result
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@_handle_errors
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the web UI with the waitress production WSGI server."""
+    import waitress
+
+    from admin import create_app
+
+    with _database():
+        pass  # fail early, with a clean message, when the database is not ready
+    app = create_app()
+    credentials = _read_demo_credentials()
+    if credentials:
+        _print_demo_credentials(credentials)
+    click.echo(f"Serving the JK500 database at http://{host}:{port}/ (Ctrl+C to stop)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="jk500db")
+
+
+@main.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+@user.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in RoleCode]), help="The user's role.")
+@click.option("--name", "full_name", prompt="Printed name", help="Printed name, as it appears in signatures.")
+@click.argument("email")
+@click.password_option(prompt="Password", confirmation_prompt=True)
+@_handle_errors
+def user_create(role: str, full_name: str, email: str, password: str) -> None:
+    """Create a user account with ROLE and EMAIL; the password is prompted for, never passed as an argument."""
+    from jk500db.services.accounts import create_user, ensure_roles
+
+    with _database() as (_engine, session):
+        ensure_roles(session)
+        created = create_user(session, email=email, full_name=full_name, role=RoleCode(role), password=password)
+        session.commit()
+        click.echo(f"Created {created.email} ({created.role_code.value}).")
+
+
+@main.command()
+@click.option("--subjects", required=True, type=click.IntRange(1, 100_000), help="Number of synthetic subjects.")
+@click.option("--sites", default=1, show_default=True, type=click.IntRange(1, 99), help="Number of extra sites.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same study).")
+@_handle_errors
+def demo(subjects: int, sites: int, seed: int) -> None:
+    """Generate a larger synthetic multi-site study for load testing and benchmarks."""
+    from jk500db.demo.generator import generate_study
+
+    with _database() as (_engine, session):
+        try:
+            summary = generate_study(session, subjects=subjects, sites=sites, seed=seed)
+        except ValueError as exc:
+            raise CliError(str(exc), EX_DATAERR) from None
+        session.commit()
+    click.echo(f"Generated {summary}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Services: the one write path. They validate, flush and never commit."""

@@ -1,0 +1,142 @@
+"""Test databases: built by running the migrations, on SQLite and on PostgreSQL.
+
+Every database test runs once per engine (the ``engine`` fixture is parametrised). Each test works inside a
+transaction that is rolled back, with the session's own commits turned into SAVEPOINTs, so tests never see
+each other's data. PostgreSQL comes from ``JK500DB_TEST_POSTGRES_URL`` (a server URL; the suite creates and
+drops its own database there); without it those tests are skipped, unless ``JK500DB_REQUIRE_POSTGRES=1``
+(as in CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from jk500db import migrate
+from jk500db.db import create_engine
+
+POSTGRES_URL_VARIABLE = "JK500DB_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_VARIABLE = "JK500DB_REQUIRE_POSTGRES"
+
+
+def postgres_server_url() -> str | None:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if url:
+        return url
+    if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
+        pytest.fail(f"{REQUIRE_POSTGRES_VARIABLE}=1 but {POSTGRES_URL_VARIABLE} is not set")
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
+    name = f"jk500db_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
+            pytest.fail(f"PostgreSQL is required but not reachable at {server}: {exc.orig}")
+        pytest.skip(f"PostgreSQL not reachable at {server}")
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _engine_for(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """A database migrated to head, once per engine per test session."""
+    yield from _engine_for(request)
+
+
+@pytest.fixture
+def connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            if transaction.is_active:
+                transaction.rollback()
+
+
+@pytest.fixture
+def session(connection: sa.Connection) -> Iterator[Session]:
+    """An ORM session whose commits become SAVEPOINT releases inside the test's transaction."""
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as s:
+        yield s
+
+
+@pytest.fixture
+def dialect(engine: sa.Engine) -> str:
+    return engine.dialect.name
+
+
+@pytest.fixture
+def fresh_database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database URL of the requested engine (indirect param 'sqlite' or 'postgresql')."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
+    name = f"jk500db_fresh_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With PostgreSQL required, a run in which no PostgreSQL test passed is a failure, whatever else passed."""
+    if os.environ.get(REQUIRE_POSTGRES_VARIABLE) != "1" or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = reporter.stats.get("passed", []) if reporter else []
+    if not any("postgresql" in report.nodeid for report in passed):
+        if reporter:
+            reporter.write_line(f"{REQUIRE_POSTGRES_VARIABLE}=1 but no PostgreSQL test passed", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -69,7 +69,7 @@ def validation_error_from_integrity(exc: Exception) -> ValidationError:
             return ValidationError(diag.column_name, "is required", table=diag.table_name)
     for prefix, rule in (("NOT NULL constraint failed: ", "is required"), ("UNIQUE constraint failed: ", None)):
         if message.startswith(prefix):
-            columns = [c.strip() for c in message[len(prefix):].split(",")]
+            columns = [c.strip() for c in message[len(prefix) :].split(",")]
             table, _, field = columns[0].partition(".")
             others = [c.partition(".")[2] for c in columns[1:]]
             return ValidationError(

@@ -65,6 +65,7 @@ def ensure_current(connection: Connection) -> None:
     revision = ensure_known_revision(connection)
     if revision != head_revision():
         raise DatabaseNotReady(
-            "the database has not been initialised" if revision is None
+            "the database has not been initialised"
+            if revision is None
             else f"the database is at migration {revision!r}, not the current {head_revision()!r}"
         )

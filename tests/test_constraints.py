@@ -111,8 +111,11 @@ def _ae_row(session: Session, **overrides: Any) -> dict[str, Any]:
         ({"end_date": dt.date(2025, 1, 31)}, "end_date", "not be before onset date"),
         ({"ongoing": True, "end_date": dt.date(2025, 2, 3)}, "end_date", "ongoing"),
         ({"serious_hospitalisation": True}, "serious", "is serious"),
-        ({"serious": True, "awareness_at": dt.datetime(2025, 2, 1, tzinfo=UTC)}, "serious",
-         "at least one seriousness criterion"),
+        (
+            {"serious": True, "awareness_at": dt.datetime(2025, 2, 1, tzinfo=UTC)},
+            "serious",
+            "at least one seriousness criterion",
+        ),
         ({"serious": True, "serious_hospitalisation": True}, "awareness_at", "aware"),
         ({"grade": 5}, "grade", "death"),
         ({"related_jk500": "maybe"}, "related_jk500", "must be one of"),
@@ -180,14 +183,27 @@ def test_missing_value_with_its_reason_is_accepted(session: Session) -> None:
 @pytest.mark.parametrize(
     ("table", "row", "field"),
     [
-        (Infusion.__table__, {"infusion_number": 1, "started_at": dt.datetime(2025, 2, 1, 10, tzinfo=UTC),
-                              "product_lot": "L1", "viability_pct": Decimal("100.5")}, "viability_pct"),
-        (VitalSigns.__table__, {"measured_at": dt.datetime(2025, 2, 1, 10, tzinfo=UTC),
-                                "spo2_pct": Decimal("101")}, "spo2_pct"),
-        (ResponseAssessment.__table__, {"assessed_on": dt.date(2025, 3, 1), "bm_blast_pct": Decimal("-0.1")},
-         "bm_blast_pct"),
-        (ResponseAssessment.__table__, {"assessed_on": dt.date(2025, 3, 1), "mrd_pct": Decimal("0.05")},
-         "mrd_method"),
+        (
+            Infusion.__table__,
+            {
+                "infusion_number": 1,
+                "started_at": dt.datetime(2025, 2, 1, 10, tzinfo=UTC),
+                "product_lot": "L1",
+                "viability_pct": Decimal("100.5"),
+            },
+            "viability_pct",
+        ),
+        (
+            VitalSigns.__table__,
+            {"measured_at": dt.datetime(2025, 2, 1, 10, tzinfo=UTC), "spo2_pct": Decimal("101")},
+            "spo2_pct",
+        ),
+        (
+            ResponseAssessment.__table__,
+            {"assessed_on": dt.date(2025, 3, 1), "bm_blast_pct": Decimal("-0.1")},
+            "bm_blast_pct",
+        ),
+        (ResponseAssessment.__table__, {"assessed_on": dt.date(2025, 3, 1), "mrd_pct": Decimal("0.05")}, "mrd_method"),
     ],
 )
 def test_percentages_and_dependent_fields_are_checked(
@@ -210,9 +226,7 @@ def test_percentages_and_dependent_fields_are_checked(
         ({"diagnosis_year": 2023, "diagnosis_day": 4}, "diagnosis"),
     ],
 )
-def test_partial_dates_are_checked_by_the_database(
-    session: Session, overrides: dict[str, Any], field: str
-) -> None:
+def test_partial_dates_are_checked_by_the_database(session: Session, overrides: dict[str, Any], field: str) -> None:
     row = {"subject_id": factories.subject(session).id, "version": 1} | overrides
     found_field, _rule = _refused(session, DiseaseHistory.__table__, row)
     assert found_field == field
@@ -257,5 +271,5 @@ def test_timestamps_come_back_in_utc(session: Session) -> None:
 
 def test_foreign_keys_are_enforced(session: Session) -> None:
     row = _lab_row(session, subject_id=999_999)
-    field, rule = _refused(session, LabResult.__table__, row)
+    _field, rule = _refused(session, LabResult.__table__, row)
     assert "existing record" in rule

@@ -97,9 +97,9 @@ def test_a_changed_definition_becomes_a_new_version_and_the_old_is_kept(session:
     first = load_study_definition(session)
     changed = tmp_path / "jk500_study.toml"
     changed.write_text(
-        DEFAULT_DEFINITION.read_text().replace('label = "1.0-draft"', 'label = "1.1"').replace(
-            '[settings."dlt.window_days"]\nvalue = 28', '[settings."dlt.window_days"]\nvalue = 35'
-        )
+        DEFAULT_DEFINITION.read_text()
+        .replace('label = "1.0-draft"', 'label = "1.1"')
+        .replace('[settings."dlt.window_days"]\nvalue = 28', '[settings."dlt.window_days"]\nvalue = 35')
     )
     second = load_study_definition(session, changed, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert second.version == first.version + 1

@@ -182,7 +182,10 @@ def _per_m2_dose(
 
 
 def dose_deviation(planned: Number, actual: Number, settings: RuleSettings | None = None) -> DeviationResult:
-    """Deviation when |actual - planned| / planned x 100 > ``dosing.deviation_pct`` (default 10; 10 % exactly is not)."""
+    """Deviation when |actual - planned| / planned x 100 > ``dosing.deviation_pct``.
+
+    The default limit is 10; a difference of exactly 10 % is not a deviation.
+    """
     rules = settings or DEFAULT_SETTINGS
     planned_amount = _positive(planned, "planned")
     actual_amount = to_decimal(actual, "actual")

@@ -182,8 +182,11 @@ def _in1_age(facts: ScreeningFacts) -> CriterionResult:
     age = age_in_years(facts.birth_date, facts.consent_date)
     holds = age <= MAX_AGE_YEARS
     relation = "<=" if holds else ">"
-    return _inclusion("IN1", holds, f"age {age} completed years at consent {facts.consent_date.isoformat()} "
-                      f"{relation} {MAX_AGE_YEARS}")
+    return _inclusion(
+        "IN1",
+        holds,
+        f"age {age} completed years at consent {facts.consent_date.isoformat()} {relation} {MAX_AGE_YEARS}",
+    )
 
 
 def _in2_aml(facts: ScreeningFacts) -> CriterionResult:
@@ -291,7 +294,8 @@ def _ex3_virology(facts: ScreeningFacts) -> CriterionResult:
         (facts.tp_ab, "TP Ab"),
     )
     findings = [
-        _Finding(None, f"{name} not recorded") if value is None
+        _Finding(None, f"{name} not recorded")
+        if value is None
         else _Finding(value, f"{name} {'positive' if value else 'negative'}")
         for value, name in tests
     ]

@@ -153,7 +153,9 @@ def classify(
     return ResponseResult(category, mrd_negative, (*reasons, *mrd_reasons), settings=used)
 
 
-def _categorise(counts: _Counts, baseline: Decimal | None, cri_requires_one_lineage: bool) -> tuple[Category, list[str]]:
+def _categorise(
+    counts: _Counts, baseline: Decimal | None, cri_requires_one_lineage: bool
+) -> tuple[Category, list[str]]:
     facts = counts.describe()
     if counts.leukaemia_free():
         return _remission_category(counts, cri_requires_one_lineage, facts)
@@ -173,9 +175,7 @@ def _categorise(counts: _Counts, baseline: Decimal | None, cri_requires_one_line
     return "NR", reasons
 
 
-def _remission_category(
-    counts: _Counts, cri_requires_one_lineage: bool, facts: str
-) -> tuple[Category, list[str]]:
+def _remission_category(counts: _Counts, cri_requires_one_lineage: bool, facts: str) -> tuple[Category, list[str]]:
     lead = f"{facts}: leukaemia-free"
     if counts.cr_counts():
         return "CR", [f"{lead}, ANC >= 1.0 and PLT >= 100: CR"]
@@ -240,7 +240,10 @@ def _marrow_relapse(blasts: Decimal | None) -> list[str]:
 def _blood_relapse(dates: list[date]) -> list[str]:
     if len(dates) >= 2 and (dates[-1] - dates[0]).days >= RELAPSE_BLOOD_SAMPLES_APART_DAYS:
         gap = (dates[-1] - dates[0]).days
-        return [f"circulating blasts on {dates[0].isoformat()} and {dates[-1].isoformat()} ({gap} days apart, >= 7): relapse"]
+        return [
+            f"circulating blasts on {dates[0].isoformat()} and {dates[-1].isoformat()}"
+            f" ({gap} days apart, >= 7): relapse"
+        ]
     return []
 
 

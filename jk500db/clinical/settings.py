@@ -6,9 +6,10 @@ keys (dotted, as in the protocol text) and the database stores the settings used
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 #: dotted key in the study definition -> attribute name here
 _KEYS: dict[str, str] = {

@@ -80,8 +80,12 @@ class DiseaseHistory(SubjectRecord, Base):
         *partial_date_checks("cr"),
         *partial_date_checks("relapse"),
         *partial_date_checks("prior_hsct"),
-        check("induction_courses IS NULL OR induction_courses >= 0", "induction_courses_range",
-              field="induction_courses", rule="must not be negative"),
+        check(
+            "induction_courses IS NULL OR induction_courses >= 0",
+            "induction_courses_range",
+            field="induction_courses",
+            rule="must not be negative",
+        ),
         removal_check(),
     )
 

@@ -41,8 +41,7 @@ class EndOfStudy(SubjectRecord, Base):
     __table_args__ = (
         sa.UniqueConstraint("subject_id"),
         requires_check("withdrawal_by", "status = 'withdrawn'", "a withdrawal says who withdrew the subject"),
-        requires_check("reason", "status IN ('withdrawn', 'screen_failed', 'lost_to_follow_up')",
-                       "give the reason"),
+        requires_check("reason", "status IN ('withdrawn', 'screen_failed', 'lost_to_follow_up')", "give the reason"),
         removal_check(),
     )
 

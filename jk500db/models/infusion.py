@@ -60,8 +60,7 @@ class Infusion(SubjectRecord, Base):
 
     __table_args__ = (
         sa.UniqueConstraint("subject_id", "infusion_number"),
-        check("infusion_number >= 1", "infusion_number_range", field="infusion_number",
-              rule="must be 1 or more"),
+        check("infusion_number >= 1", "infusion_number_range", field="infusion_number", rule="must be 1 or more"),
         order_check("ended_at", "started_at"),
         positive_check("cells_infused"),
         positive_check("weight_kg"),

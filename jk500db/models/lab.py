@@ -67,12 +67,18 @@ class LabResult(SubjectRecord, Base):
 
     __table_args__ = (
         value_or_reason_check("value", "value_missing_reason"),
-        check("value IS NULL OR unit IS NOT NULL", "unit_required", field="unit",
-              rule="a numeric result needs its unit"),
-        check("value IS NULL OR CAST(value AS NUMERIC) >= 0", "value_range", field="value",
-              rule="must not be negative"),
-        check("lln IS NULL OR uln IS NULL OR CAST(uln AS NUMERIC) >= CAST(lln AS NUMERIC)", "uln_after_lln",
-              field="uln", rule="must not be below the lower limit of normal"),
+        check(
+            "value IS NULL OR unit IS NOT NULL", "unit_required", field="unit", rule="a numeric result needs its unit"
+        ),
+        check(
+            "value IS NULL OR CAST(value AS NUMERIC) >= 0", "value_range", field="value", rule="must not be negative"
+        ),
+        check(
+            "lln IS NULL OR uln IS NULL OR CAST(uln AS NUMERIC) >= CAST(lln AS NUMERIC)",
+            "uln_after_lln",
+            field="uln",
+            rule="must not be below the lower limit of normal",
+        ),
         range_check("ctcae_grade", 0, 5),
         sa.Index("ix_lab_result_subject_test_time", "subject_id", "test_code", "collected_at"),
         removal_check(),

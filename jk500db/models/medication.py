@@ -42,11 +42,19 @@ class ConcomitantMedication(SubjectRecord, Base):
 
     __table_args__ = (
         positive_check("dose"),
-        check("dose IS NULL OR dose_unit IS NOT NULL", "dose_unit_required", field="dose_unit",
-              rule="a dose needs its unit"),
+        check(
+            "dose IS NULL OR dose_unit IS NOT NULL",
+            "dose_unit_required",
+            field="dose_unit",
+            rule="a dose needs its unit",
+        ),
         order_check("end_date", "start_date"),
-        check("NOT (ongoing AND end_date IS NOT NULL)", "ongoing_without_end", field="end_date",
-              rule="an ongoing medication has no end date"),
+        check(
+            "NOT (ongoing AND end_date IS NOT NULL)",
+            "ongoing_without_end",
+            field="end_date",
+            rule="an ongoing medication has no end date",
+        ),
         removal_check(),
     )
 

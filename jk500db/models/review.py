@@ -68,8 +68,12 @@ class Signature(Base):
     invalidated_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
-        check("length(content_sha256) = 64", "content_sha256_format", field="content_sha256",
-              rule="must be a SHA-256 hex digest"),
+        check(
+            "length(content_sha256) = 64",
+            "content_sha256_format",
+            field="content_sha256",
+            rule="must be a SHA-256 hex digest",
+        ),
         sa.Index("ix_signature_record", "table_name", "record_id"),
     )
 

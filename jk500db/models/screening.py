@@ -95,12 +95,12 @@ class Screening(SubjectRecord, Base):
     __table_args__ = (
         sa.UniqueConstraint("subject_id"),
         order_check("reference_date", "screening_date"),
-        requires_check("prior_trial_drug_last_date", "prior_trial_drug",
-                       "give the date of the last trial-drug dose"),
+        requires_check("prior_trial_drug_last_date", "prior_trial_drug", "give the date of the last trial-drug dose"),
         requires_check("major_surgery_date", "major_surgery", "give the date of the major surgery"),
         requires_check("live_vaccine_date", "live_vaccine", "give the date of the live vaccine"),
-        requires_check("investigator_exclusion_reason", "investigator_excludes",
-                       "say why the investigator excludes the subject"),
+        requires_check(
+            "investigator_exclusion_reason", "investigator_excludes", "say why the investigator excludes the subject"
+        ),
         removal_check(),
     )
 
@@ -164,7 +164,10 @@ class EligibilityCriterion(SubjectRecord, Base):
             field="code",
             rule="must be one of IN1-IN4, EX1-EX8",
         ),
-        requires_check("investigator_reason", "investigator_status IS NOT NULL",
-                       "a status differing from the derived one needs a reason"),
+        requires_check(
+            "investigator_reason",
+            "investigator_status IS NOT NULL",
+            "a status differing from the derived one needs a reason",
+        ),
         removal_check(),
     )

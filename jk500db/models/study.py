@@ -104,9 +104,7 @@ class StudyDefinitionVersion(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
     study: Mapped[Study] = relationship(back_populates="definitions")
-    visits: Mapped[list[VisitDefinition]] = relationship(
-        back_populates="definition", order_by="VisitDefinition.order"
-    )
+    visits: Mapped[list[VisitDefinition]] = relationship(back_populates="definition", order_by="VisitDefinition.order")
     regimen: Mapped[list[RegimenItem]] = relationship(back_populates="definition")
     settings: Mapped[list[RuleSetting]] = relationship(back_populates="definition")
 

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import ClinicalRecord, SubjectRecord, removal_check
-from jk500db.models.base import Base
+from jk500db.models.base import Base, ClinicalRecord, SubjectRecord, removal_check
 from jk500db.models.types import Vocabulary, check, order_check
 from jk500db.models.vocabularies import ConsentKind, ConsentSigner, FormCode, Sex, SubjectStatus
 
@@ -39,9 +38,7 @@ class Subject(ClinicalRecord, Base):
     #: date of birth: stored for age derivations, never exported to statisticians by default.
     birth_date: Mapped[dt.date]
     #: where the subject is in the trial.
-    status: Mapped[SubjectStatus] = mapped_column(
-        Vocabulary(SubjectStatus), default=SubjectStatus.SCREENING
-    )
+    status: Mapped[SubjectStatus] = mapped_column(Vocabulary(SubjectStatus), default=SubjectStatus.SCREENING)
     #: date of enrolment (eligibility confirmed).
     enrolled_on: Mapped[dt.date | None]
     #: true for generated demonstration data: never a real child.
@@ -54,9 +51,7 @@ class Subject(ClinicalRecord, Base):
     screening: Mapped[Screening | None] = relationship(back_populates="subject")
     visits: Mapped[list[Visit]] = relationship(back_populates="subject")
     administrations: Mapped[list[DrugAdministration]] = relationship(back_populates="subject")
-    infusions: Mapped[list[Infusion]] = relationship(
-        back_populates="subject", order_by="Infusion.infusion_number"
-    )
+    infusions: Mapped[list[Infusion]] = relationship(back_populates="subject", order_by="Infusion.infusion_number")
     adverse_events: Mapped[list[AdverseEvent]] = relationship(
         back_populates="subject", order_by="AdverseEvent.ae_number"
     )

@@ -74,15 +74,18 @@ class DrugAdministration(SubjectRecord, Base):
 
     __table_args__ = (
         sa.UniqueConstraint("subject_id", "agent", "dose_number"),
-        check("agent <> 'jk500'", "agent_not_jk500", field="agent",
-              rule="JK500 is recorded as an infusion, not here"),
+        check("agent <> 'jk500'", "agent_not_jk500", field="agent", rule="JK500 is recorded as an infusion, not here"),
         check("dose_number >= 1", "dose_number_range", field="dose_number", rule="must be 1 or more"),
         order_check("ended_at", "started_at"),
         positive_check("height_cm"),
         positive_check("weight_kg"),
         positive_check("bsa_m2"),
-        check("actual_dose IS NULL OR CAST(actual_dose AS NUMERIC) >= 0", "actual_dose_range",
-              field="actual_dose", rule="must not be negative"),
+        check(
+            "actual_dose IS NULL OR CAST(actual_dose AS NUMERIC) >= 0",
+            "actual_dose_range",
+            field="actual_dose",
+            rule="must not be negative",
+        ),
         requires_check("not_given_reason", "not_given", "a dose not given needs a reason"),
         requires_check("actual_dose", "NOT not_given", "give the dose actually administered"),
         removal_check(),

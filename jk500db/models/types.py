@@ -38,9 +38,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if isinstance(value, float):  # never trust a binary float: go through its shortest repr
-            value = Decimal(str(value))
-        elif not isinstance(value, Decimal):
+        if isinstance(value, float) or not isinstance(
+            value, Decimal
+        ):  # never trust a binary float: go through its shortest repr
             value = Decimal(str(value))
         if not value.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
@@ -242,10 +242,22 @@ def partial_date_checks(prefix: str) -> tuple[sa.CheckConstraint, ...]:
     """Database checks for the three columns ``<prefix>_year``, ``_month``, ``_day`` of a PartialDate."""
     y, m, d = f"{prefix}_year", f"{prefix}_month", f"{prefix}_day"
     return (
-        check(f"{y} IS NULL OR {y} BETWEEN 1900 AND 2100", f"{y}_range", field=prefix,
-              rule="year must be between 1900 and 2100"),
-        check(f"{m} IS NULL OR ({m} BETWEEN 1 AND 12 AND {y} IS NOT NULL)", f"{m}_range", field=prefix,
-              rule="month must be 1 to 12 and needs a year"),
-        check(f"{d} IS NULL OR ({d} BETWEEN 1 AND 31 AND {m} IS NOT NULL)", f"{d}_range", field=prefix,
-              rule="day must be 1 to 31 and needs a month"),
+        check(
+            f"{y} IS NULL OR {y} BETWEEN 1900 AND 2100",
+            f"{y}_range",
+            field=prefix,
+            rule="year must be between 1900 and 2100",
+        ),
+        check(
+            f"{m} IS NULL OR ({m} BETWEEN 1 AND 12 AND {y} IS NOT NULL)",
+            f"{m}_range",
+            field=prefix,
+            rule="month must be 1 to 12 and needs a year",
+        ),
+        check(
+            f"{d} IS NULL OR ({d} BETWEEN 1 AND 31 AND {m} IS NOT NULL)",
+            f"{d}_range",
+            field=prefix,
+            rule="day must be 1 to 31 and needs a month",
+        ),
     )

@@ -49,8 +49,12 @@ class Visit(SubjectRecord, Base):
     __table_args__ = (
         sa.UniqueConstraint("subject_id", "visit_code", "sequence"),
         check("sequence >= 1", "sequence_range", field="sequence", rule="must be 1 or more"),
-        check("study_day IS NULL OR study_day <> 0", "study_day_not_zero", field="study_day",
-              rule="SDTM study days have no day 0"),
+        check(
+            "study_day IS NULL OR study_day <> 0",
+            "study_day_not_zero",
+            field="study_day",
+            rule="SDTM study days have no day 0",
+        ),
         requires_check("visit_date", "status = 'completed'", "a completed visit needs its date"),
         requires_check("missed_reason", "status = 'missed'", "a missed visit needs a reason"),
         removal_check(),

@@ -62,6 +62,8 @@ class VitalSigns(SubjectRecord, Base):
         range_check("spo2_pct", 0, 100),
         positive_check("weight_kg"),
         positive_check("height_cm"),
-        requires_check("infusion_id", "timepoint <> 'routine'", "a pre- or post-infusion measurement names its infusion"),
+        requires_check(
+            "infusion_id", "timepoint <> 'routine'", "a pre- or post-infusion measurement names its infusion"
+        ),
         removal_check(),
     )

@@ -13,8 +13,17 @@ from jk500db.models import CtcaeTerm
 CTCAE_VERSION = "5.0"
 #: the CSV's columns (see seed_data/README.md for its provenance).
 COLUMNS = (
-    "MedDRA Code", "MedDRA SOC", "CTCAE Term", "Grade 1", "Grade 2", "Grade 3", "Grade 4", "Grade 5",
-    "Definition", "Navigational Note", "CTCAE v5.0 Change",
+    "MedDRA Code",
+    "MedDRA SOC",
+    "CTCAE Term",
+    "Grade 1",
+    "Grade 2",
+    "Grade 3",
+    "Grade 4",
+    "Grade 5",
+    "Definition",
+    "Navigational Note",
+    "CTCAE v5.0 Change",
 )
 
 
@@ -55,9 +64,7 @@ def read_ctcae_terms(path: Path) -> list[dict[str, object]]:
 def load_ctcae_terms(session: Session, path: Path) -> int:
     """Insert the terms not yet present (by MedDRA code); return how many were added. Idempotent."""
     rows = read_ctcae_terms(path)
-    present = set(
-        session.scalars(sa.select(CtcaeTerm.meddra_code).where(CtcaeTerm.ctcae_version == CTCAE_VERSION))
-    )
+    present = set(session.scalars(sa.select(CtcaeTerm.meddra_code).where(CtcaeTerm.ctcae_version == CTCAE_VERSION)))
     new_rows = [r for r in rows if r["meddra_code"] not in present]
     if new_rows:
         session.execute(sa.insert(CtcaeTerm), new_rows)

@@ -1,6 +1,7 @@
 """CTCAE v5.0 lab, febrile-neutropenia and fever grading (jk500db.clinical.ctcae).
 
-Every table quotes the CTCAE v5.0 grade text it checks (from seed_data/ctcae_v5.0_terms.csv, NCI's 2017-11-27 term list) and
+Every table quotes the CTCAE v5.0 grade text it checks (from seed_data/ctcae_v5.0_terms.csv, NCI's
+2017-11-27 term list) and
 tests each printed boundary from both sides. Ranges read as in CLINICAL_RULES.md: "<A - B" means B <= v < A,
 ">A - B" means A < v <= B.
 """
@@ -628,9 +629,9 @@ def test_bad_lab_input_raises_naming_field_and_rule(
 
 
 def test_contradictory_fever_durations_raise() -> None:
-    with pytest.raises(ClinicalInputError, match="ctcae5.fever"):
+    with pytest.raises(ClinicalInputError, match=r"ctcae5\.fever"):
         ctcae.grade_fever(max_temp_c="40.0", hours_above_40=2)
-    with pytest.raises(ClinicalInputError, match="ctcae5.febrile_neutropenia"):
+    with pytest.raises(ClinicalInputError, match=r"ctcae5\.febrile_neutropenia"):
         ctcae.grade_febrile_neutropenia(anc="0.5", unit="10^9/L", max_temp_c="37.5", minutes_at_or_above_38=90)
     with pytest.raises(ClinicalInputError, match="unit"):
         ctcae.grade_febrile_neutropenia(anc="0.5", unit="g/L", max_temp_c="39")

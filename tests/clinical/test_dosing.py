@@ -208,7 +208,9 @@ def test_dose_deviation_exact_boundary_with_repeating_fraction() -> None:
     assert dosing.dose_deviation(42, 46.2).deviation is False
 
 
-@pytest.mark.parametrize(("limit", "actual", "deviation"), [("5", "44.1", False), ("5", "44.2", True), ("20", "50", False)])
+@pytest.mark.parametrize(
+    ("limit", "actual", "deviation"), [("5", "44.1", False), ("5", "44.2", True), ("20", "50", False)]
+)
 def test_dose_deviation_pct_setting(limit: str, actual: str, deviation: bool) -> None:
     settings = RuleSettings(dose_deviation_pct=Decimal(limit))
     result = dosing.dose_deviation("42", actual, settings)

@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from jk500db.audit.chain import sqlite_chain
+from jk500db.audit.context import INFO_KEY, clear_sqlite_context
 from jk500db.config import database_url
 
 #: SQLite releases whose WAL mode is safe for this use (see the module docstring).
@@ -26,7 +28,15 @@ def sqlite_journal_mode(version: tuple[int, ...] = sqlite3.sqlite_version_info) 
     return "WAL" if version >= SAFE_WAL_VERSION else "DELETE"
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _prepare_sqlite_connection(dbapi_connection: Any, record: Any) -> None:
+    """Pragmas, and the SQL functions the audit triggers call (a connection without them cannot write)."""
+    info = record.info
+
+    def context_value(key: str) -> str | None:
+        return info.get(INFO_KEY, {}).get(key)
+
+    dbapi_connection.create_function("jk500_context", 1, context_value)
+    dbapi_connection.create_function("jk500_chain", -1, sqlite_chain, deterministic=True)
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -46,7 +56,9 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {}).setdefault("isolation_level", None)
     engine = sa.create_engine(resolved, **kwargs)
     if resolved.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine, "connect", _prepare_sqlite_connection)
+        event.listen(engine, "commit", clear_sqlite_context)
+        event.listen(engine, "rollback", clear_sqlite_context)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:

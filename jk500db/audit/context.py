@@ -1,0 +1,72 @@
+"""Who is changing data, why, and from where, carried by the connection to the audit triggers.
+
+SQLite: a dictionary in the connection's ``info`` that the registered SQL function ``jk500_context(key)``
+reads; it is cleared when the transaction ends. PostgreSQL: transaction-local settings (``set_config(...,
+true)``) that ``current_setting('jk500.<key>', true)`` reads; PostgreSQL clears them at commit or rollback.
+A trigger that finds no actor refuses the write, so nothing is changed anonymously.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from jk500db.models.vocabularies import ChangeSource
+
+INFO_KEY = "jk500.audit"
+SETTING_PREFIX = "jk500."
+
+
+@dataclass(frozen=True)
+class ChangeContext:
+    """The actor of the writes in the current transaction and the reason for them."""
+
+    actor_id: int
+    actor_name: str
+    source: ChangeSource
+    reason: str | None = None
+
+    def as_settings(self) -> dict[str, str | None]:
+        return {
+            "actor_id": str(self.actor_id),
+            "actor_name": self.actor_name,
+            "source": self.source.value,
+            "reason": self.reason.strip() if self.reason and self.reason.strip() else None,
+        }
+
+
+def _connection(target: Session | sa.Connection) -> sa.Connection:
+    return target.connection() if isinstance(target, Session) else target
+
+
+def set_change_context(target: Session | sa.Connection, context: ChangeContext) -> None:
+    """Make ``context`` apply to every write until the current transaction ends."""
+    _apply(_connection(target), context.as_settings())
+
+
+def set_reason(target: Session | sa.Connection, reason: str | None) -> None:
+    """Change only the reason for the writes that follow in this transaction."""
+    _apply(_connection(target), {"reason": reason.strip() if reason and reason.strip() else None})
+
+
+def _apply(connection: sa.Connection, settings: dict[str, str | None]) -> None:
+    if connection.dialect.name == "sqlite":
+        context = connection.info.setdefault(INFO_KEY, {})
+        # PostgreSQL numbers its transactions; SQLite does not, so the context names this one.
+        context.setdefault("transaction_id", uuid.uuid4().hex)
+        context.update(settings)
+        return
+    for key, value in settings.items():
+        # An empty string, not NULL: set_config() cannot store NULL, and the triggers treat '' as absent.
+        connection.execute(
+            sa.text("SELECT set_config(:name, :value, true)"), {"name": SETTING_PREFIX + key, "value": value or ""}
+        )
+
+
+def clear_sqlite_context(connection: Any) -> None:
+    """Engine event: the context lives for one transaction, as PostgreSQL's local settings do."""
+    connection.info.pop(INFO_KEY, None)

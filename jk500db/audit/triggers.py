@@ -1,0 +1,339 @@
+"""Audit triggers, generated from the model metadata for SQLite and PostgreSQL.
+
+Every audited table gets AFTER INSERT / UPDATE / DELETE row triggers that write one ``audit_event`` row per
+changed field, so ORM, Core, bulk and raw-SQL writes are all captured. A write with no actor in the change
+context is refused; so is an update or delete without a reason. Each audit row carries SHA-256 of the
+previous row's hash and its own content (see ``chain``):
+
+- SQLite serialises writers with its database lock, so reading the last row's hash inside the trigger gives
+  commit order.
+- PostgreSQL runs writers concurrently; the trigger takes a transaction-scoped advisory lock before reading
+  the head, so the next writer waits until this one commits and then sees its rows: chain order is commit
+  order.
+
+Clinical records (``ClinicalRecord`` tables) refuse DELETE outright: they are marked removed instead. The
+audit table refuses UPDATE, DELETE (and TRUNCATE on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from jk500db.audit.chain import HASHED_COLUMNS, POSTGRES_CHAIN_FUNCTION
+from jk500db.models import Base, ClinicalRecord
+
+#: Logs that are append-only themselves and are not audited field by field.
+UNAUDITED_TABLES = frozenset({"audit_event", "security_event", "export_record"})
+#: Columns whose changes are not audit events: the optimistic-locking counter, and login bookkeeping that the
+#: security log records (a failed login has no actor to audit it under).
+EXCLUDED_COLUMNS = frozenset({"version", "failed_logins", "locked_until", "session_epoch"})
+#: Columns audited as "changed" without their values.
+MASKED_COLUMNS = frozenset({"password_hash"})
+MASK = "[not shown]"
+#: Key of the PostgreSQL advisory lock that orders the chain.
+CHAIN_LOCK_KEY = 5_005_005
+TRIGGER_PREFIX = "jk500_audit_"
+ERROR_PREFIX = "jk500-audit: "
+
+
+@dataclass(frozen=True)
+class AuditedTable:
+    name: str
+    key_columns: tuple[str, ...]
+    columns: tuple[str, ...]
+    subject_column: str | None
+    clinical: bool
+
+    @property
+    def trigger_names(self) -> tuple[str, ...]:
+        actions = ("insert", "update", "delete") + (("no_delete",) if self.clinical else ())
+        return tuple(f"{TRIGGER_PREFIX}{self.name}_{action}" for action in actions)
+
+
+def audited_tables(metadata: sa.MetaData = Base.metadata) -> list[AuditedTable]:
+    clinical = {
+        mapper.local_table.name
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, ClinicalRecord) and isinstance(mapper.local_table, sa.Table)
+    }
+    result = []
+    for table in metadata.sorted_tables:
+        if table.name in UNAUDITED_TABLES:
+            continue
+        subject = "subject_id" if "subject_id" in table.c else ("id" if table.name == "subject" else None)
+        result.append(
+            AuditedTable(
+                name=table.name,
+                key_columns=tuple(c.name for c in table.primary_key.columns),
+                columns=tuple(c.name for c in table.columns if c.name not in EXCLUDED_COLUMNS),
+                subject_column=subject,
+                clinical=table.name in clinical,
+            )
+        )
+    return result
+
+
+def expected_trigger_names(metadata: sa.MetaData = Base.metadata) -> set[str]:
+    names = {name for table in audited_tables(metadata) for name in table.trigger_names}
+    return names | {f"{TRIGGER_PREFIX}audit_event_append_only_update", f"{TRIGGER_PREFIX}audit_event_append_only_delete"}
+
+
+# --------------------------------------------------------------------------------------------------- SQLite
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _sqlite_value(row: str, column: str) -> str:
+    if column in MASKED_COLUMNS:
+        return f"CASE WHEN {row}.{_q(column)} IS NULL THEN NULL ELSE '{MASK}' END"
+    return f"CAST({row}.{_q(column)} AS TEXT)"
+
+
+def _sqlite_key(table: AuditedTable, row: str) -> str:
+    return " || ',' || ".join(f"CAST({row}.{_q(c)} AS TEXT)" for c in table.key_columns)
+
+
+def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
+    row = "OLD" if action == "delete" else "NEW"
+    old = _sqlite_value("OLD", column) if action != "insert" else "NULL"
+    new = _sqlite_value("NEW", column) if action != "delete" else "NULL"
+    if action == "update":
+        condition = f"OLD.{_q(column)} IS NOT NEW.{_q(column)}"
+    else:
+        condition = f"{row}.{_q(column)} IS NOT NULL"
+    subject = f"{row}.{_q(table.subject_column)}" if table.subject_column else "NULL"
+    values = ", ".join(f"a.{c}" for c in HASHED_COLUMNS)
+    return f"""
+    INSERT INTO audit_event ({", ".join(HASHED_COLUMNS)}, prev_hash, row_hash)
+    SELECT {values}, a.prev_hash, jk500_chain(a.prev_hash, {values})
+    FROM (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS occurred_at,
+                 jk500_context('transaction_id') AS transaction_id,
+                 CAST(jk500_context('actor_id') AS INTEGER) AS actor_id,
+                 jk500_context('actor_name') AS actor_name,
+                 jk500_context('source') AS source,
+                 '{table.name}' AS table_name,
+                 {_sqlite_key(table, row)} AS row_key,
+                 {subject} AS subject_id,
+                 '{column}' AS field_name,
+                 '{action}' AS action,
+                 {old} AS old_value,
+                 {new} AS new_value,
+                 jk500_context('reason') AS reason,
+                 coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') AS prev_hash) AS a
+    WHERE {condition};"""
+
+
+def _sqlite_changed(table: AuditedTable) -> str:
+    return " OR ".join(f"OLD.{_q(c)} IS NOT NEW.{_q(c)}" for c in table.columns)
+
+
+def sqlite_trigger_ddl(table: AuditedTable) -> list[str]:
+    statements = []
+    for action in ("insert", "update", "delete"):
+        name = f"{TRIGGER_PREFIX}{table.name}_{action}"
+        guard = "1" if action != "update" else f"({_sqlite_changed(table)})"
+        checks = [
+            f"SELECT RAISE(ABORT, '{ERROR_PREFIX}no actor: every change needs a signed-in user or a named "
+            f"process') WHERE jk500_context('actor_id') IS NULL AND {guard};"
+        ]
+        if action != "insert":
+            checks.append(
+                f"SELECT RAISE(ABORT, '{ERROR_PREFIX}a reason for change is required to {action} "
+                f"{table.name}') WHERE jk500_context('reason') IS NULL AND {guard};"
+            )
+        inserts = "".join(_sqlite_audit_insert(table, action, c) for c in table.columns)
+        statements.append(f"DROP TRIGGER IF EXISTS {name}")
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {action.upper()} ON {_q(table.name)} FOR EACH ROW BEGIN\n    "
+            + "\n    ".join(checks)
+            + inserts
+            + "\nEND"
+        )
+    if table.clinical:
+        name = f"{TRIGGER_PREFIX}{table.name}_no_delete"
+        statements.append(f"DROP TRIGGER IF EXISTS {name}")
+        statements.append(
+            f"CREATE TRIGGER {name} BEFORE DELETE ON {_q(table.name)} FOR EACH ROW BEGIN\n"
+            f"    SELECT RAISE(ABORT, '{ERROR_PREFIX}clinical records are never deleted: mark the record "
+            f"removed, with a reason');\nEND"
+        )
+    return statements
+
+
+SQLITE_APPEND_ONLY = [
+    f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}audit_event_append_only_update",
+    f"CREATE TRIGGER {TRIGGER_PREFIX}audit_event_append_only_update BEFORE UPDATE ON audit_event BEGIN\n"
+    f"    SELECT RAISE(ABORT, '{ERROR_PREFIX}the audit trail is append-only: rows cannot be changed');\nEND",
+    f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}audit_event_append_only_delete",
+    f"CREATE TRIGGER {TRIGGER_PREFIX}audit_event_append_only_delete BEFORE DELETE ON audit_event BEGIN\n"
+    f"    SELECT RAISE(ABORT, '{ERROR_PREFIX}the audit trail is append-only: rows cannot be deleted');\nEND",
+]
+
+
+# ----------------------------------------------------------------------------------------------- PostgreSQL
+
+POSTGRES_AUDIT_FUNCTION = (
+    r"""
+CREATE OR REPLACE FUNCTION jk500_audit_row() RETURNS trigger
+LANGUAGE plpgsql SET TimeZone = 'UTC' AS $$
+DECLARE
+    -- TG_ARGV: 0 subject column ('' if none), 1 key columns, 2 excluded columns, 3 masked columns
+    key_columns text[] := string_to_array(TG_ARGV[1], ',');
+    excluded text[] := string_to_array(TG_ARGV[2], ',');
+    masked text[] := string_to_array(TG_ARGV[3], ',');
+    action text := lower(TG_OP);
+    old_row jsonb;
+    new_row jsonb;
+    row_data jsonb;
+    actor text := nullif(current_setting('jk500.actor_id', true), '');
+    reason text := nullif(current_setting('jk500.reason', true), '');
+    tx text := pg_current_xact_id()::text;
+    column_name text;
+    old_value text;
+    new_value text;
+    row_key text;
+    subject text;
+    at text;
+    prev text;
+    locked boolean := false;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD); END IF;
+    IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW); END IF;
+    row_data := coalesce(new_row, old_row);
+    SELECT string_agg(row_data ->> k, ',' ORDER BY i) INTO row_key FROM unnest(key_columns) WITH ORDINALITY AS t(k, i);
+    subject := CASE WHEN TG_ARGV[0] = '' THEN NULL ELSE row_data ->> TG_ARGV[0] END;
+    FOR column_name IN SELECT jsonb_object_keys(row_data) LOOP
+        CONTINUE WHEN column_name = ANY (excluded);
+        old_value := old_row ->> column_name;
+        new_value := new_row ->> column_name;
+        CONTINUE WHEN old_value IS NOT DISTINCT FROM new_value;
+        IF column_name = ANY (masked) THEN
+            old_value := CASE WHEN old_value IS NULL THEN NULL ELSE '"""
+    + MASK
+    + r"""' END;
+            new_value := CASE WHEN new_value IS NULL THEN NULL ELSE '"""
+    + MASK
+    + r"""' END;
+        END IF;
+        IF NOT locked THEN
+            IF actor IS NULL THEN
+                RAISE EXCEPTION '"""
+    + ERROR_PREFIX
+    + r"""no actor: every change needs a signed-in user or a named process'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF TG_OP <> 'INSERT' AND reason IS NULL THEN
+                RAISE EXCEPTION '"""
+    + ERROR_PREFIX
+    + r"""a reason for change is required to % %', action, TG_TABLE_NAME
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            -- Held until commit: the next writer waits, then reads the head this transaction wrote.
+            PERFORM pg_advisory_xact_lock("""
+    + str(CHAIN_LOCK_KEY)
+    + r""");
+            locked := true;
+        END IF;
+        at := to_char(clock_timestamp(), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+        SELECT coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') INTO prev;
+        INSERT INTO audit_event (occurred_at, transaction_id, actor_id, actor_name, source, table_name, row_key,
+                                 subject_id, field_name, action, old_value, new_value, reason, prev_hash, row_hash)
+        VALUES (at, tx, actor::integer, current_setting('jk500.actor_name', true),
+                current_setting('jk500.source', true), TG_TABLE_NAME, row_key, subject::integer, column_name,
+                action, old_value, new_value, reason, prev,
+                jk500_chain(prev, at, tx, actor, current_setting('jk500.actor_name', true),
+                            current_setting('jk500.source', true), TG_TABLE_NAME, row_key, subject, column_name,
+                            action, old_value, new_value, reason));
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+"""
+)
+
+POSTGRES_GUARD_FUNCTIONS = (
+    r"""
+CREATE OR REPLACE FUNCTION jk500_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '"""
+    + ERROR_PREFIX
+    + r"""%', TG_ARGV[0] USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+"""
+)
+
+
+def postgres_trigger_ddl(table: AuditedTable) -> list[str]:
+    args = ", ".join(
+        f"'{a}'"
+        for a in (
+            table.subject_column or "",
+            ",".join(table.key_columns),
+            ",".join(sorted(EXCLUDED_COLUMNS)),
+            ",".join(sorted(MASKED_COLUMNS)),
+        )
+    )
+    statements = []
+    for action in ("insert", "update", "delete"):
+        name = f"{TRIGGER_PREFIX}{table.name}_{action}"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {_q(table.name)}")
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {action.upper()} ON {_q(table.name)} "
+            f"FOR EACH ROW EXECUTE FUNCTION jk500_audit_row({args})"
+        )
+    if table.clinical:
+        name = f"{TRIGGER_PREFIX}{table.name}_no_delete"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {_q(table.name)}")
+        statements.append(
+            f"CREATE TRIGGER {name} BEFORE DELETE ON {_q(table.name)} FOR EACH ROW EXECUTE FUNCTION "
+            "jk500_refuse_change('clinical records are never deleted: mark the record removed, with a reason')"
+        )
+    return statements
+
+
+POSTGRES_APPEND_ONLY = [
+    f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}audit_event_append_only_update ON audit_event",
+    f"CREATE TRIGGER {TRIGGER_PREFIX}audit_event_append_only_update BEFORE UPDATE ON audit_event FOR EACH ROW "
+    "EXECUTE FUNCTION jk500_refuse_change('the audit trail is append-only: rows cannot be changed')",
+    f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}audit_event_append_only_delete ON audit_event",
+    f"CREATE TRIGGER {TRIGGER_PREFIX}audit_event_append_only_delete BEFORE DELETE ON audit_event FOR EACH ROW "
+    "EXECUTE FUNCTION jk500_refuse_change('the audit trail is append-only: rows cannot be deleted')",
+    f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}audit_event_append_only_truncate ON audit_event",
+    f"CREATE TRIGGER {TRIGGER_PREFIX}audit_event_append_only_truncate BEFORE TRUNCATE ON audit_event "
+    "FOR EACH STATEMENT EXECUTE FUNCTION jk500_refuse_change('the audit trail is append-only: it cannot be "
+    "truncated')",
+]
+
+
+def install(connection: sa.Connection) -> int:
+    """(Re)create every audit trigger from the current metadata; return how many tables are audited."""
+    tables = audited_tables()
+    if connection.dialect.name == "sqlite":
+        statements = [s for t in tables for s in sqlite_trigger_ddl(t)] + SQLITE_APPEND_ONLY
+    else:
+        statements = [POSTGRES_CHAIN_FUNCTION, POSTGRES_AUDIT_FUNCTION, POSTGRES_GUARD_FUNCTIONS]
+        statements += [s for t in tables for s in postgres_trigger_ddl(t)] + POSTGRES_APPEND_ONLY
+    # Straight to the driver: the PL/pgSQL uses % in RAISE, which psycopg would read as a placeholder.
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for statement in statements:
+            cursor.execute(statement)
+    finally:
+        cursor.close()
+    return len(tables)
+
+
+def installed_trigger_names(connection: sa.Connection) -> set[str]:
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        # tgenabled 'D' is a disabled trigger: as good as missing.
+        rows = connection.exec_driver_sql(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
+        )
+    return {name for (name,) in rows if name.startswith(TRIGGER_PREFIX)}

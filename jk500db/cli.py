@@ -8,7 +8,9 @@ act on are printed as one sentence, without a traceback. Exit codes follow sysex
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from jk500db import migrate
 from jk500db.config import DEFAULT_INSTANCE_DIR, database_url
 from jk500db.db import create_engine
 from jk500db.errors import ConfigurationError, DatabaseNotReady, Jk500Error, ValidationError
+from jk500db.models import User
 from jk500db.models.vocabularies import RoleCode
 
 EX_DATAERR = 65
@@ -94,6 +97,14 @@ def _handle_errors(func: F) -> F:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+def _resolve(host: str) -> str:
+    """The address ``host`` names ("localhost" is a name, not an address)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return socket.gethostbyname(host)
 
 
 def _now() -> dt.datetime:
@@ -174,10 +185,15 @@ def serve(host: str, port: int, threads: int) -> None:
 
     from admin import create_app
 
-    with _database():
-        pass  # fail early, with a clean message, when the database is not ready
-    app = create_app()
-    credentials = _read_demo_credentials()
+    with _database() as (_engine, session):  # fails early, with a clean message, when the database is not ready
+        demo_database = bool(session.scalar(sa.select(sa.func.count()).select_from(User).where(User.demo)))
+    config: dict[str, Any] = {}
+    if demo_database:
+        # Demo accounts may log in only to a demo database. Plain http is acceptable only for a demo served on
+        # this computer; anywhere else the session cookie stays Secure and the app must sit behind HTTPS.
+        config = {"JK500DB_DEMO": True, "SESSION_COOKIE_SECURE": not ipaddress.ip_address(_resolve(host)).is_loopback}
+    app = create_app(config)
+    credentials = _read_demo_credentials() if demo_database else {}
     if credentials:
         _print_demo_credentials(credentials)
     click.echo(f"Serving the JK500 database at http://{host}:{port}/ (Ctrl+C to stop)")

@@ -77,7 +77,10 @@ def audited_tables(metadata: sa.MetaData = Base.metadata) -> list[AuditedTable]:
 
 def expected_trigger_names(metadata: sa.MetaData = Base.metadata) -> set[str]:
     names = {name for table in audited_tables(metadata) for name in table.trigger_names}
-    return names | {f"{TRIGGER_PREFIX}audit_event_append_only_update", f"{TRIGGER_PREFIX}audit_event_append_only_delete"}
+    return names | {
+        f"{TRIGGER_PREFIX}audit_event_append_only_update",
+        f"{TRIGGER_PREFIX}audit_event_append_only_delete",
+    }
 
 
 # --------------------------------------------------------------------------------------------------- SQLite
@@ -333,7 +336,5 @@ def installed_trigger_names(connection: sa.Connection) -> set[str]:
         rows = connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
     else:
         # tgenabled 'D' is a disabled trigger: as good as missing.
-        rows = connection.exec_driver_sql(
-            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
-        )
+        rows = connection.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'")
     return {name for (name,) in rows if name.startswith(TRIGGER_PREFIX)}

@@ -224,7 +224,9 @@ def user_create(role: str, full_name: str, email: str, password: str) -> None:
 
 @main.command()
 @click.option("--subjects", required=True, type=click.IntRange(1, 100_000), help="Number of synthetic subjects.")
-@click.option("--sites", default=1, show_default=True, type=click.IntRange(1, 99), help="Number of extra sites.")
+@click.option(
+    "--sites", default=1, show_default=True, type=click.IntRange(1, 98), help="Number of extra sites (02-99)."
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same study).")
 @_handle_errors
 def demo(subjects: int, sites: int, seed: int) -> None:

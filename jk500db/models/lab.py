@@ -50,6 +50,12 @@ class LabResult(SubjectRecord, Base):
     symptomatic: Mapped[bool] = mapped_column(default=False)
     #: an intervention was indicated (hypokalaemia grade 2).
     intervention_indicated: Mapped[bool] = mapped_column(default=False)
+    #: oral replacement was indicated (hypophosphataemia grade 2).
+    oral_replacement_indicated: Mapped[bool] = mapped_column(default=False)
+    #: hospitalisation was indicated (hypophosphataemia, hypokalaemia grade 3).
+    hospitalization_indicated: Mapped[bool] = mapped_column(default=False)
+    #: life-threatening consequences (grade 4 of several terms).
+    life_threatening: Mapped[bool] = mapped_column(default=False)
     #: derived: CTCAE v5.0 grade, 0 = no gradable abnormality.
     ctcae_grade: Mapped[int | None]
     #: derived: the CTCAE term graded.

@@ -23,6 +23,8 @@ class ResponseAssessment(SubjectRecord, Base):
     assessed_on: Mapped[dt.date]
     #: bone-marrow blasts, % of nucleated cells.
     bm_blast_pct: Mapped[Decimal | None]
+    #: pre-treatment marrow blasts, % (PR needs blasts <= 50 % of this); from the screening marrow.
+    baseline_bm_blast_pct: Mapped[Decimal | None]
     #: marrow adequate for assessment (spicules and ≥ 200 cells, or cellularity ≥ 10 %).
     marrow_adequate: Mapped[bool | None]
     #: marrow cellularity, %.
@@ -58,6 +60,7 @@ class ResponseAssessment(SubjectRecord, Base):
 
     __table_args__ = (
         range_check("bm_blast_pct", 0, 100),
+        range_check("baseline_bm_blast_pct", 0, 100),
         range_check("bm_cellularity_pct", 0, 100),
         range_check("anc", 0, None),
         range_check("plt", 0, None),

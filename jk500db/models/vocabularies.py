@@ -71,6 +71,7 @@ class SubjectStatus(StrEnum):
     FOLLOW_UP = "follow_up"
     COMPLETED = "completed"
     WITHDRAWN = "withdrawn"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
     DIED = "died"
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 15:26:26.601984+00:00
+Create Date: 2026-11-24 15:54:20.951518+00:00
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 import jk500db.models.types
-
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -202,7 +200,7 @@ def upgrade() -> None:
     sa.Column('screening_number', sa.String(length=20), nullable=False),
     sa.Column('sex', sa.String(length=16), nullable=False),
     sa.Column('birth_date', sa.Date(), nullable=False),
-    sa.Column('status', sa.String(length=15), nullable=False),
+    sa.Column('status', sa.String(length=17), nullable=False),
     sa.Column('enrolled_on', sa.Date(), nullable=True),
     sa.Column('synthetic', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), server_default='1', nullable=False),
@@ -210,7 +208,7 @@ def upgrade() -> None:
     sa.Column('removed_reason', sa.Text(), nullable=True),
     sa.CheckConstraint("length(subject_number) = 6 AND substr(subject_number, 3, 1) = '-'", name=op.f('ck_subject_subject_number_format')),
     sa.CheckConstraint("sex IN ('M', 'F', 'U', 'UNDIFFERENTIATED')", name=op.f('ck_subject_sex')),
-    sa.CheckConstraint("status IN ('screening', 'screen_failed', 'enrolled', 'lymphodepletion', 'infused', 'follow_up', 'completed', 'withdrawn', 'died')", name=op.f('ck_subject_status')),
+    sa.CheckConstraint("status IN ('screening', 'screen_failed', 'enrolled', 'lymphodepletion', 'infused', 'follow_up', 'completed', 'withdrawn', 'lost_to_follow_up', 'died')", name=op.f('ck_subject_status')),
     sa.CheckConstraint('removed_at IS NULL OR removed_reason IS NOT NULL', name=op.f('ck_subject_removed_reason_required')),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_subject_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subject')),
@@ -957,6 +955,9 @@ def upgrade() -> None:
     sa.Column('transfusion_indicated', sa.Boolean(), nullable=False),
     sa.Column('symptomatic', sa.Boolean(), nullable=False),
     sa.Column('intervention_indicated', sa.Boolean(), nullable=False),
+    sa.Column('oral_replacement_indicated', sa.Boolean(), nullable=False),
+    sa.Column('hospitalization_indicated', sa.Boolean(), nullable=False),
+    sa.Column('life_threatening', sa.Boolean(), nullable=False),
     sa.Column('ctcae_grade', sa.Integer(), nullable=True),
     sa.Column('ctcae_term', sa.String(length=120), nullable=True),
     sa.Column('grade_reasons', sa.Text(), nullable=True),
@@ -1049,6 +1050,7 @@ def upgrade() -> None:
     sa.Column('visit_id', sa.Integer(), nullable=True),
     sa.Column('assessed_on', sa.Date(), nullable=False),
     sa.Column('bm_blast_pct', jk500db.models.types.ExactDecimal(), nullable=True),
+    sa.Column('baseline_bm_blast_pct', jk500db.models.types.ExactDecimal(), nullable=True),
     sa.Column('marrow_adequate', sa.Boolean(), nullable=True),
     sa.Column('bm_cellularity_pct', jk500db.models.types.ExactDecimal(), nullable=True),
     sa.Column('circulating_blasts', sa.Boolean(), nullable=True),
@@ -1073,6 +1075,7 @@ def upgrade() -> None:
     sa.CheckConstraint("mrd_method IN ('flow', 'qpcr', 'ngs')", name=op.f('ck_response_assessment_mrd_method')),
     sa.CheckConstraint('NOT (mrd_pct IS NOT NULL) OR mrd_method IS NOT NULL', name=op.f('ck_response_assessment_mrd_method_required')),
     sa.CheckConstraint('anc IS NULL OR (CAST(anc AS NUMERIC) >= 0)', name=op.f('ck_response_assessment_anc_range')),
+    sa.CheckConstraint('baseline_bm_blast_pct IS NULL OR (CAST(baseline_bm_blast_pct AS NUMERIC) >= 0 AND CAST(baseline_bm_blast_pct AS NUMERIC) <= 100)', name=op.f('ck_response_assessment_baseline_bm_blast_pct_range')),
     sa.CheckConstraint('bm_blast_pct IS NULL OR (CAST(bm_blast_pct AS NUMERIC) >= 0 AND CAST(bm_blast_pct AS NUMERIC) <= 100)', name=op.f('ck_response_assessment_bm_blast_pct_range')),
     sa.CheckConstraint('bm_cellularity_pct IS NULL OR (CAST(bm_cellularity_pct AS NUMERIC) >= 0 AND CAST(bm_cellularity_pct AS NUMERIC) <= 100)', name=op.f('ck_response_assessment_bm_cellularity_pct_range')),
     sa.CheckConstraint('investigator_category IS NULL OR eln_category IS NULL OR investigator_category = eln_category OR investigator_reason IS NOT NULL', name=op.f('ck_response_assessment_investigator_reason_required')),

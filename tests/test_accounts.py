@@ -27,10 +27,16 @@ def new_email(prefix: str = "user") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:8]}@hospital.example"
 
 
-def make_user(session: Session, role: RoleCode = RoleCode.DATA_MANAGER, password: str = GOOD_PASSWORD,
-              email: str | None = None, **kwargs: Any) -> User:
-    return accounts.create_user(session, email=email or new_email(), full_name="Anna Berg", role=role,
-                                password=password, now=NOW, **kwargs)
+def make_user(
+    session: Session,
+    role: RoleCode = RoleCode.DATA_MANAGER,
+    password: str = GOOD_PASSWORD,
+    email: str | None = None,
+    **kwargs: Any,
+) -> User:
+    return accounts.create_user(
+        session, email=email or new_email(), full_name="Anna Berg", role=role, password=password, now=NOW, **kwargs
+    )
 
 
 def events(session: Session, user: User | None = None, kind: SecurityEventKind | None = None) -> list[SecurityEvent]:
@@ -95,8 +101,9 @@ def test_PW03_twelve_characters_are_enough_and_no_composition_rules_apply() -> N
     accounts.validate_new_password("glass meadow", email="anna.berg@hospital.example")  # 12, no digit or capital
 
 
-@pytest.mark.parametrize("password", ["password1234", "Qwerty123456", "QWERTYUIOP123", "iloveyou1234",
-                                      "correct horse battery staple"])
+@pytest.mark.parametrize(
+    "password", ["password1234", "Qwerty123456", "QWERTYUIOP123", "iloveyou1234", "correct horse battery staple"]
+)
 def test_PW03_common_password_is_refused_whatever_its_case(password: str) -> None:
     with pytest.raises(ValidationError, match="too common") as refused:
         accounts.validate_new_password(password, email="anna.berg@hospital.example")
@@ -149,12 +156,14 @@ def test_create_user_refuses_a_malformed_email(session: Session, email: str) -> 
 
 def test_create_user_needs_a_printed_name_and_a_known_role(session: Session) -> None:
     with pytest.raises(ValidationError) as refused:
-        accounts.create_user(session, email=new_email(), full_name="  ", role=RoleCode.MONITOR,
-                             password=GOOD_PASSWORD, now=NOW)
+        accounts.create_user(
+            session, email=new_email(), full_name="  ", role=RoleCode.MONITOR, password=GOOD_PASSWORD, now=NOW
+        )
     assert refused.value.field == "full_name"
     with pytest.raises(ValidationError) as refused:
-        accounts.create_user(session, email=new_email(), full_name="Anna Berg", role="superuser",
-                             password=GOOD_PASSWORD, now=NOW)
+        accounts.create_user(
+            session, email=new_email(), full_name="Anna Berg", role="superuser", password=GOOD_PASSWORD, now=NOW
+        )
     assert refused.value.field == "role"
 
 
@@ -211,16 +220,22 @@ def test_AT11_successful_and_failed_logins_are_logged_with_the_address(session: 
 def test_PW04_account_locks_after_consecutive_failures_and_refuses_the_right_password(session: Session) -> None:
     user = make_user(session)
     for attempt in range(3):
-        assert accounts.authenticate(session, user.email, f"wrong {attempt}", now=NOW, max_failures=3,
-                                     lockout_minutes=15) is None
+        assert (
+            accounts.authenticate(session, user.email, f"wrong {attempt}", now=NOW, max_failures=3, lockout_minutes=15)
+            is None
+        )
     assert user.locked_until == NOW + dt.timedelta(minutes=15)
     (locked,) = events(session, user, SecurityEventKind.LOCKED_OUT)
     assert locked.occurred_at == NOW
-    assert accounts.authenticate(session, user.email, GOOD_PASSWORD, now=NOW + dt.timedelta(minutes=14),
-                                 max_failures=3) is None
+    assert (
+        accounts.authenticate(session, user.email, GOOD_PASSWORD, now=NOW + dt.timedelta(minutes=14), max_failures=3)
+        is None
+    )
     assert events(session, user, SecurityEventKind.LOGIN_FAILED)[-1].detail == "account locked"
-    assert accounts.authenticate(session, user.email, GOOD_PASSWORD, now=NOW + dt.timedelta(minutes=16),
-                                 max_failures=3) is user
+    assert (
+        accounts.authenticate(session, user.email, GOOD_PASSWORD, now=NOW + dt.timedelta(minutes=16), max_failures=3)
+        is user
+    )
     assert user.failed_logins == 0 and user.locked_until is None
 
 
@@ -270,8 +285,11 @@ def test_unknown_email_is_treated_like_a_wrong_password_no_enumeration(
     assert len(counting.verified) == 2
     dummy, real = counting.verified
     assert argon2.extract_parameters(dummy) == argon2.extract_parameters(real)
-    (unknown,) = [e for e in events(session, kind=SecurityEventKind.LOGIN_FAILED) if e.user_id is None
-                  and "nobody@hospital.example" in (e.detail or "")]
+    (unknown,) = [
+        e
+        for e in events(session, kind=SecurityEventKind.LOGIN_FAILED)
+        if e.user_id is None and "nobody@hospital.example" in (e.detail or "")
+    ]
     assert unknown.detail is not None and unknown.detail.startswith("unknown e-mail")
 
 

@@ -117,8 +117,13 @@ def make_user(app: Flask) -> MakeUser:
     def make(role: RoleCode = RoleCode.DATA_MANAGER, must_change_password: bool = False, **kwargs: Any) -> User:
         with app.app_context():
             user = accounts.create_user(
-                db.session(), email=f"user.{uuid.uuid4().hex[:8]}@hospital.example", full_name="Anna Berg",
-                role=role, password=PASSWORD, must_change_password=must_change_password, **kwargs,
+                db.session(),
+                email=f"user.{uuid.uuid4().hex[:8]}@hospital.example",
+                full_name="Anna Berg",
+                role=role,
+                password=PASSWORD,
+                must_change_password=must_change_password,
+                **kwargs,
             )
             db.session.commit()
             db.session.refresh(user)
@@ -183,8 +188,15 @@ def test_login_then_the_home_page_shows_name_role_and_study(
 ) -> None:
     with app.app_context():
         if db.session.scalar(sa.select(Study.id).where(Study.code == "JK500")) is None:
-            db.session.add(Study(code="JK500", title="JK500 in r/r paediatric AML", sponsor="Sponsor",
-                                 phase="Early Phase 1", planned_enrolment=12))
+            db.session.add(
+                Study(
+                    code="JK500",
+                    title="JK500 in r/r paediatric AML",
+                    sponsor="Sponsor",
+                    phase="Early Phase 1",
+                    planned_enrolment=12,
+                )
+            )
             db.session.commit()
     user = make_user(RoleCode.INVESTIGATOR)
     response = log_in(client, user.email.upper())
@@ -209,8 +221,9 @@ def test_logout_ends_the_session_and_is_logged(app: Flask, client: FlaskClient, 
 
 def test_PW02_the_password_field_is_masked(client: FlaskClient) -> None:
     page = client.get("/login").text
-    assert re.search(r'<input[^>]*name="password"[^>]*type="password"|<input[^>]*type="password"[^>]*name="password"',
-                     page)
+    assert re.search(
+        r'<input[^>]*name="password"[^>]*type="password"|<input[^>]*type="password"[^>]*name="password"', page
+    )
 
 
 def test_logout_is_a_post_only(client: FlaskClient) -> None:
@@ -252,8 +265,12 @@ def test_PW04_locked_account_refuses_the_right_password_with_the_same_message(
 def test_disabled_user_cannot_log_in(app: Flask, client: FlaskClient, make_user: MakeUser) -> None:
     admin, user = make_user(RoleCode.ADMIN), make_user()
     with app.app_context():
-        accounts.deactivate_user(db.session(), db.session.get(User, user.id), actor=db.session.get(User, admin.id),
-                                 now=dt.datetime.now(dt.UTC))
+        accounts.deactivate_user(
+            db.session(),
+            db.session.get(User, user.id),
+            actor=db.session.get(User, admin.id),
+            now=dt.datetime.now(dt.UTC),
+        )
         db.session.commit()
     assert log_in(client, user.email).status_code == 200
     assert redirects_to_login(client.get("/"))
@@ -279,12 +296,16 @@ def test_PW05_one_time_password_must_be_changed_and_the_change_needs_the_current
 
     new = "a quiet harbour at midnight"
     token = csrf_token(client, "/account/password")
-    wrong = client.post("/account/password", data={"current_password": "not it", "new_password": new,
-                                                   "confirm": new, "csrf_token": token})
+    wrong = client.post(
+        "/account/password",
+        data={"current_password": "not it", "new_password": new, "confirm": new, "csrf_token": token},
+    )
     assert wrong.status_code == 200 and "Current password is not correct" in wrong.text
 
-    done = client.post("/account/password", data={"current_password": PASSWORD, "new_password": new,
-                                                  "confirm": new, "csrf_token": token})
+    done = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": new, "confirm": new, "csrf_token": token},
+    )
     assert done.status_code == 302 and done.headers["Location"] == "/"
     assert client.get("/").status_code == 200  # still logged in, on a new session
     assert SecurityEventKind.PASSWORD_CHANGED in security_events(app, user)
@@ -294,8 +315,10 @@ def test_PW03_password_page_explains_a_refused_new_password(client: FlaskClient,
     user = make_user()
     log_in(client, user.email)
     token = csrf_token(client, "/account/password")
-    response = client.post("/account/password", data={"current_password": PASSWORD, "new_password": "short",
-                                                      "confirm": "short", "csrf_token": token})
+    response = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": "short", "confirm": "short", "csrf_token": token},
+    )
     assert response.status_code == 200
     assert "at least 12 characters" in response.text
 
@@ -391,8 +414,12 @@ def test_SE06_session_cookie_is_secure_httponly_samesite_and_not_persistent(
         user = make_user()
         page = client.get("/login", base_url="https://localhost")
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        response = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token},
-                               base_url="https://localhost", headers={"Referer": "https://localhost/login"})
+        response = client.post(
+            "/login",
+            data={"email": user.email, "password": PASSWORD, "csrf_token": token},
+            base_url="https://localhost",
+            headers={"Referer": "https://localhost/login"},
+        )
         assert response.status_code == 302
         cookies = response.headers.getlist("Set-Cookie")
         (session_set,) = [c for c in cookies if c.startswith("session=")]
@@ -481,18 +508,25 @@ def test_AC03_logout_post_without_csrf_token_is_refused(client: FlaskClient, mak
 
 def test_AC03_a_forged_csrf_token_is_refused(client: FlaskClient, make_user: MakeUser) -> None:
     csrf_token(client)
-    response = client.post("/login", data={"email": make_user().email, "password": PASSWORD,
-                                           "csrf_token": "forged"})
+    response = client.post("/login", data={"email": make_user().email, "password": PASSWORD, "csrf_token": "forged"})
     assert response.status_code == 400
 
 
 # --- next ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "http:/evil.example",
-    "/%0d%0aLocation:evil", "evil.example",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "http:/evil.example",
+        "/%0d%0aLocation:evil",
+        "evil.example",
+    ],
+)
 def test_next_to_another_host_is_refused(client: FlaskClient, make_user: MakeUser, target: str) -> None:
     response = log_in(client, make_user().email, next=target)
     assert response.status_code == 302
@@ -504,10 +538,20 @@ def test_next_within_the_site_is_followed(client: FlaskClient, make_user: MakeUs
     assert response.headers["Location"] == "/account/password"
 
 
-@pytest.mark.parametrize(("target", "expected"), [
-    ("/subjects?page=2", "/subjects?page=2"), ("/", "/"), (None, None), ("", None), ("//evil", None),
-    ("/\\evil", None), ("https://evil", None), ("/a\nb", None), ("relative", None),
-])
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/subjects?page=2", "/subjects?page=2"),
+        ("/", "/"),
+        (None, None),
+        ("", None),
+        ("//evil", None),
+        ("/\\evil", None),
+        ("https://evil", None),
+        ("/a\nb", None),
+        ("relative", None),
+    ],
+)
 def test_safe_next(target: str | None, expected: str | None) -> None:
     assert safe_next(target) == expected
 
@@ -528,9 +572,7 @@ def add_role_view(app: Flask) -> RoleListView:
     return view
 
 
-def test_AC01_model_views_enforce_the_role_matrix_server_side(
-    app: Flask, make_user: MakeUser
-) -> None:
+def test_AC01_model_views_enforce_the_role_matrix_server_side(app: Flask, make_user: MakeUser) -> None:
     view = add_role_view(app)
     anonymous = app.test_client()
     assert redirects_to_login(anonymous.get("/rolelist/"))
@@ -549,11 +591,19 @@ def test_AC01_model_views_enforce_the_role_matrix_server_side(
     token = csrf_token(monitor, "/")
     assert monitor.post("/rolelist/edit/?id=monitor", data={"name": "x", "csrf_token": token}).status_code == 403
     assert monitor.post("/rolelist/delete/", data={"id": "monitor", "csrf_token": token}).status_code == 403
-    assert monitor.post("/rolelist/action/", data={"action": "delete", "rowid": "monitor",
-                                                   "csrf_token": token}).status_code == 403
+    assert (
+        monitor.post(
+            "/rolelist/action/", data={"action": "delete", "rowid": "monitor", "csrf_token": token}
+        ).status_code
+        == 403
+    )
     assert monitor.get("/rolelist/export/csv/").status_code == 403
-    assert monitor.post("/rolelist/ajax/update/", data={"list_form_pk": "monitor", "name": "x",
-                                                        "csrf_token": token}).status_code == 403
+    assert (
+        monitor.post(
+            "/rolelist/ajax/update/", data={"list_form_pk": "monitor", "name": "x", "csrf_token": token}
+        ).status_code
+        == 403
+    )
     with app.app_context():
         assert db.session.get(Role, RoleCode.MONITOR) is not None
 
@@ -569,7 +619,12 @@ def test_AC01_permission_flags_are_computed_from_the_current_role(app: Flask, ma
         client.get("/")
         assert view.is_accessible()
         assert (view.can_view_details, view.can_create, view.can_edit, view.can_delete, view.can_export) == (
-            True, False, False, False, False)
+            True,
+            False,
+            False,
+            False,
+            False,
+        )
         assert not view.is_action_allowed("delete")
 
 

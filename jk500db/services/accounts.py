@@ -229,8 +229,14 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    record_event(session, SecurityEventKind.ACCOUNT_CREATED, now=now, user=user, actor=actor,
-                 detail=f"role {user.role_code}" + (", demo account" if demo else ""))
+    record_event(
+        session,
+        SecurityEventKind.ACCOUNT_CREATED,
+        now=now,
+        user=user,
+        actor=actor,
+        detail=f"role {user.role_code}" + (", demo account" if demo else ""),
+    )
     session.flush()
     return user
 
@@ -257,8 +263,14 @@ def authenticate(
     user = session.scalar(sa.select(User).where(User.email == address))
 
     def failed(reason: str) -> None:
-        record_event(session, SecurityEventKind.LOGIN_FAILED, now=now, user=user, remote_addr=remote_addr,
-                     detail=reason if user is not None else f"{reason}: {address[:200]}")
+        record_event(
+            session,
+            SecurityEventKind.LOGIN_FAILED,
+            now=now,
+            user=user,
+            remote_addr=remote_addr,
+            detail=reason if user is not None else f"{reason}: {address[:200]}",
+        )
         session.flush()
 
     if user is None:
@@ -280,8 +292,14 @@ def authenticate(
         failed(f"wrong password ({user.failed_logins} in a row)")
         if user.failed_logins >= max_failures:
             user.locked_until = now + dt.timedelta(minutes=lockout_minutes)
-            record_event(session, SecurityEventKind.LOCKED_OUT, now=now, user=user, remote_addr=remote_addr,
-                         detail=f"{user.failed_logins} failed logins; locked for {lockout_minutes} minutes")
+            record_event(
+                session,
+                SecurityEventKind.LOCKED_OUT,
+                now=now,
+                user=user,
+                remote_addr=remote_addr,
+                detail=f"{user.failed_logins} failed logins; locked for {lockout_minutes} minutes",
+            )
             session.flush()
         return None
     user.failed_logins = 0
@@ -303,8 +321,7 @@ def logout(session: Session, user: User, *, now: dt.datetime, remote_addr: str |
 def record_session_expired(
     session: Session, user: User, *, now: dt.datetime, reason: str, remote_addr: str | None = None
 ) -> None:
-    record_event(session, SecurityEventKind.SESSION_EXPIRED, now=now, user=user, remote_addr=remote_addr,
-                 detail=reason)
+    record_event(session, SecurityEventKind.SESSION_EXPIRED, now=now, user=user, remote_addr=remote_addr, detail=reason)
     session.flush()
 
 
@@ -366,8 +383,7 @@ def set_role(session: Session, user: User, role: RoleCode | str, *, actor: User,
     old = user.role_code
     user.role_code = code
     user.session_epoch += 1
-    record_event(session, SecurityEventKind.ROLE_CHANGED, now=now, user=user, actor=actor,
-                 detail=f"{old} -> {code}")
+    record_event(session, SecurityEventKind.ROLE_CHANGED, now=now, user=user, actor=actor, detail=f"{old} -> {code}")
     session.flush()
 
 
@@ -389,8 +405,16 @@ def create_demo_users(session: Session, *, now: dt.datetime) -> dict[RoleCode, t
         password = secrets.token_urlsafe(15)  # 20 characters, 120 bits
         user = session.scalar(sa.select(User).where(User.email == email))
         if user is None:
-            create_user(session, email=email, full_name=f"Demo {ROLES[role].name}", role=role, password=password,
-                        demo=True, must_change_password=False, now=now)
+            create_user(
+                session,
+                email=email,
+                full_name=f"Demo {ROLES[role].name}",
+                role=role,
+                password=password,
+                demo=True,
+                must_change_password=False,
+                now=now,
+            )
         elif not user.demo:
             raise ValidationError("email", f"{email} belongs to an account that is not a demo account")
         else:

@@ -11,7 +11,20 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import (
     UserMixin,
@@ -25,9 +38,10 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin.extensions import db, login_manager, utcnow
+from jk500db.audit.context import ChangeContext, set_change_context
 from jk500db.errors import ValidationError
 from jk500db.models import User
-from jk500db.models.vocabularies import RoleCode
+from jk500db.models.vocabularies import ChangeSource, RoleCode
 from jk500db.services import accounts
 
 bp = Blueprint("auth", __name__)
@@ -89,6 +103,9 @@ def load_user(token: str) -> Account | None:
         return None
     if user.demo and not current_app.config["JK500DB_DEMO"]:
         return None
+    # Loading the user began this request's first transaction before Flask-Login knew the user, so
+    # _write_as_current_user could not name them: do it here (later transactions get it from that hook).
+    set_change_context(db.session(), ChangeContext(user.id, user.full_name, ChangeSource.UI))
     return Account(user)
 
 
@@ -236,7 +253,23 @@ def enforce_session_rules() -> ResponseReturnValue | None:
     return None
 
 
+def _write_as_current_user(_session: Any, _transaction: Any, connection: Any) -> None:
+    """Every transaction a request begins writes as its signed-in user (the audit triggers need an actor).
+
+    Applied at each transaction start because a commit ends the context. Reads the user Flask-Login has
+    already loaded (``g._login_user``): asking ``current_user`` here would load it with a query, which
+    begins a transaction and calls this again.
+    """
+    if not has_request_context():
+        return
+    account = g.get("_login_user")
+    if isinstance(account, Account):
+        set_change_context(connection, ChangeContext(account.id, account.full_name, ChangeSource.UI))
+
+
 def init_auth(app: Flask) -> None:
+    if not sa.event.contains(db.session, "after_begin", _write_as_current_user):  # one db for many test apps
+        sa.event.listen(db.session, "after_begin", _write_as_current_user)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in."

@@ -8,6 +8,7 @@ act on are printed as one sentence, without a traceback. Exit codes follow sysex
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import ipaddress
 import os
 import socket
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db import migrate
+from jk500db.audit.context import set_change_context, system_context
 from jk500db.config import DEFAULT_INSTANCE_DIR, database_url
 from jk500db.db import create_engine
 from jk500db.errors import ConfigurationError, DatabaseNotReady, Jk500Error, ValidationError
@@ -50,8 +52,13 @@ def _instance_dir() -> Path:
 
 
 @contextmanager
-def _database(*, require_current: bool = True) -> Iterator[tuple[sa.Engine, Session]]:
-    """An engine and a session for the configured database, mapping failures to clean errors."""
+def _database(
+    process: str | None = None, *, reason: str | None = None, require_current: bool = True
+) -> Iterator[tuple[sa.Engine, Session]]:
+    """An engine and a session for the configured database, mapping failures to clean errors.
+
+    ``process`` names the command in the audit trail: every write the session makes is attributed to it.
+    """
     try:
         url = database_url()
     except ConfigurationError as exc:
@@ -76,6 +83,9 @@ def _database(*, require_current: bool = True) -> Iterator[tuple[sa.Engine, Sess
             hint = "" if not require_current else " Run `jk500db init` first."
             raise CliError(f"{exc}.{hint}" if not str(exc).endswith(".") else f"{exc}{hint}", EX_CONFIG) from None
         with Session(engine, expire_on_commit=False) as session:
+            if process is not None:
+                who = f"{process} (run by {getpass.getuser()})"
+                set_change_context(session, system_context(who, reason=reason))
             yield engine, session
     finally:
         engine.dispose()
@@ -126,8 +136,9 @@ def init(demo: bool) -> None:
     from jk500db.services.study_definition import SEED_DATA_DIR, load_study_definition
     from jk500db.services.terminology import load_ctcae_terms
 
-    with _database(require_current=False) as (engine, session):
+    with _database(require_current=False) as (engine, _probe):
         migrate.upgrade(engine)
+    with _database("jk500db init", reason="study definition and reference data loaded") as (_engine, session):
         ensure_roles(session)
         definition = load_study_definition(session)
         added_terms = load_ctcae_terms(session, SEED_DATA_DIR / "ctcae_v5.0_terms.csv")
@@ -215,7 +226,7 @@ def user_create(role: str, full_name: str, email: str, password: str) -> None:
     """Create a user account with ROLE and EMAIL; the password is prompted for, never passed as an argument."""
     from jk500db.services.accounts import create_user, ensure_roles
 
-    with _database() as (_engine, session):
+    with _database("jk500db user create", reason="account created") as (_engine, session):
         ensure_roles(session)
         created = create_user(session, email=email, full_name=full_name, role=RoleCode(role), password=password)
         session.commit()
@@ -233,13 +244,55 @@ def demo(subjects: int, sites: int, seed: int) -> None:
     """Generate a larger synthetic multi-site study for load testing and benchmarks."""
     from jk500db.demo.generator import generate_study
 
-    with _database() as (_engine, session):
+    with _database("jk500db demo", reason="synthetic study generated") as (_engine, session):
         try:
             summary = generate_study(session, subjects=subjects, sites=sites, seed=seed)
         except ValueError as exc:
             raise CliError(str(exc), EX_DATAERR) from None
         session.commit()
     click.echo(f"Generated {summary}.")
+
+
+@main.group()
+def audit() -> None:
+    """Check and export the audit trail."""
+
+
+@audit.command("verify")
+@_handle_errors
+def audit_verify() -> None:
+    """Walk the hash chain and compare every live row with its last audited state; non-zero exit if damaged."""
+    from jk500db.audit.verify import verify
+
+    with _database() as (engine, _session), engine.connect() as connection:
+        report = verify(connection)
+    if report.intact:
+        click.echo(f"Audit trail intact: {report.events} events; head hash {report.head_hash or '(empty chain)'}.")
+        return
+    first = report.first()
+    assert first is not None
+    where = f"event {first.event_id}: " if first.event_id is not None else ""
+    click.echo(f"Audit trail DAMAGED: {where}{first.kind} ({first.detail}).", err=True)
+    for damage in report.damage[1:]:
+        click.echo(f"  also: {damage.kind}: {damage.detail}", err=True)
+    click.echo(f"{report.events} events checked.", err=True)
+    raise SystemExit(EX_DATAERR)
+
+
+@audit.command("export")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV file to write.")
+@click.option("--subject", "subject_number", default=None, help="Only this subject's events (e.g. 01-003).")
+@_handle_errors
+def audit_export(out: Path, subject_number: str | None) -> None:
+    """Write the audit trail (the whole study's, or one subject's) as CSV, ending with the chain head hash."""
+    from jk500db.audit.export import export_audit_file
+
+    with _database() as (engine, _session), engine.connect() as connection:
+        try:
+            summary = export_audit_file(connection, out, subject_number=subject_number)
+        except LookupError as exc:
+            raise CliError(str(exc), EX_DATAERR) from None
+    click.echo(f"Wrote {summary.events} events to {out}; chain head hash {summary.head_hash or '(empty chain)'}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlalchemy import Connection
 
+from jk500db.audit import triggers
 from jk500db.db import create_engine
 from jk500db.models import Base
 from jk500db.models.types import ExactDecimal, UTCDateTime, Vocabulary
@@ -34,6 +35,10 @@ def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     return False
 
 
+def _note_applied(**_kwargs: Any) -> None:
+    config.attributes["versions_applied"] = config.attributes.get("versions_applied", 0) + 1
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -42,6 +47,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
+        on_version_apply=_note_applied,
     )
 
 
@@ -49,19 +55,32 @@ def run_migrations_offline() -> None:
     raise SystemExit("offline (--sql) migrations are not supported: run them against a database")
 
 
+def _run(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+        # A migration may rebuild a table (SQLite's batch mode does), dropping its triggers: after migrations
+        # that reach the head, (re)create every audit trigger from the current models. Only then: a run that
+        # applied nothing (alembic check, current) must not quietly repair triggers someone removed, which
+        # `jk500db audit verify` is there to report.
+        if not config.attributes.get("versions_applied"):
+            return
+        revision = context.get_context().get_current_revision()
+        if revision == context.get_head_revision():
+            triggers.install(connection)
+        elif revision is None:
+            triggers.uninstall_functions(connection)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
         return
     engine = create_engine()
     try:
-        with engine.connect() as connection:
-            _configure(connection)
-            with context.begin_transaction():
-                context.run_migrations()
+        with engine.begin() as connection:  # committed on leaving, with everything _run did
+            _run(connection)
     finally:
         engine.dispose()
 

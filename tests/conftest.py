@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from jk500db import migrate
+from jk500db.audit.context import SYSTEM_ACTOR_ID, ChangeContext, set_change_context
 from jk500db.db import create_engine
+from jk500db.models.vocabularies import ChangeSource
 
 POSTGRES_URL_VARIABLE = "JK500DB_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_VARIABLE = "JK500DB_REQUIRE_POSTGRES"
@@ -81,11 +83,16 @@ def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     yield from _engine_for(request)
 
 
+#: The actor of test writes: the audit triggers refuse writes without one.
+TEST_CONTEXT = ChangeContext(SYSTEM_ACTOR_ID, "system: pytest", ChangeSource.SYSTEM, "test data")
+
+
 @pytest.fixture
 def connection(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection inside a transaction that is rolled back after the test."""
+    """A connection inside a transaction that is rolled back after the test, writing as the test actor."""
     with engine.connect() as conn:
         transaction = conn.begin()
+        set_change_context(conn, TEST_CONTEXT)
         try:
             yield conn
         finally:

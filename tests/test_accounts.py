@@ -12,12 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db import migrate
+from jk500db.audit.context import set_change_context
 from jk500db.db import create_engine, session_factory
 from jk500db.errors import ValidationError
 from jk500db.models import Role, SecurityEvent, User
 from jk500db.models.vocabularies import RoleCode, SecurityEventKind
 from jk500db.services import accounts
-from tests.conftest import ENGINES
+from tests.conftest import ENGINES, TEST_CONTEXT
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 GOOD_PASSWORD = "violet tractor sings at dawn"
@@ -196,6 +197,7 @@ def test_PW06_a_fresh_install_with_its_roles_has_no_account(fresh_database: str)
     try:
         migrate.upgrade(engine)
         with session_factory(engine)() as session:
+            set_change_context(session, TEST_CONTEXT)
             accounts.ensure_roles(session)
             session.commit()
             assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 0

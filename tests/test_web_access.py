@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_request_context
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
@@ -28,12 +28,13 @@ from admin.auth import safe_next
 from admin.base_view import READ, Action, Permissions, SecureModelView
 from admin.extensions import db
 from jk500db import migrate
+from jk500db.audit.context import set_change_context
 from jk500db.db import create_engine
 from jk500db.errors import ConfigurationError, DatabaseNotReady
 from jk500db.models import Role, SecurityEvent, Study, User
 from jk500db.models.vocabularies import RoleCode, SecurityEventKind
 from jk500db.services import accounts
-from tests.conftest import ENGINES, postgres_server_url
+from tests.conftest import ENGINES, TEST_CONTEXT, postgres_server_url
 
 SECRET = "a fixed secret key for the tests, long enough"
 PASSWORD = "violet tractor sings at dawn"
@@ -79,10 +80,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             admin_engine.dispose()
 
 
+def _setup_writes_as_test_actor(_session: Any, _transaction: Any, connection: sa.Connection) -> None:
+    """Test set-up writes outside any request (users, a study): attribute them to the test actor."""
+    if not has_request_context():
+        set_change_context(connection, TEST_CONTEXT)
+
+
 @contextmanager
 def built_app(database_url: str, **config: Any) -> Iterator[Flask]:
     settings = {"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": SECRET, "WTF_CSRF_ENABLED": True}
     app = create_app({**settings, **config})
+    if not sa.event.contains(db.session, "after_begin", _setup_writes_as_test_actor):
+        sa.event.listen(db.session, "after_begin", _setup_writes_as_test_actor)
     try:
         yield app
     finally:

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from jk500db.models.vocabularies import ChangeSource
 
 INFO_KEY = "jk500.audit"
+#: The actor id of named processes (``jk500db init``, loaders); real users have ids from 1.
+SYSTEM_ACTOR_ID = 0
 SETTING_PREFIX = "jk500."
 
 
@@ -37,6 +39,13 @@ class ChangeContext:
             "source": self.source.value,
             "reason": self.reason.strip() if self.reason and self.reason.strip() else None,
         }
+
+
+def system_context(
+    process: str, *, reason: str | None = None, source: ChangeSource = ChangeSource.CLI
+) -> ChangeContext:
+    """The context of a named process acting on nobody's behalf but the system's (e.g. "jk500db init")."""
+    return ChangeContext(SYSTEM_ACTOR_ID, f"system: {process}", source, reason)
 
 
 def _connection(target: Session | sa.Connection) -> sa.Connection:

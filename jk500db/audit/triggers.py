@@ -26,9 +26,13 @@ from jk500db.models import Base, ClinicalRecord
 
 #: Logs that are append-only themselves and are not audited field by field.
 UNAUDITED_TABLES = frozenset({"audit_event", "security_event", "export_record"})
-#: Columns whose changes are not audit events: the optimistic-locking counter, and login bookkeeping that the
-#: security log records (a failed login has no actor to audit it under).
-EXCLUDED_COLUMNS = frozenset({"version", "failed_logins", "locked_until", "session_epoch"})
+#: Columns whose changes are not audit events, by table: login bookkeeping that the security log records (a
+#: failed login has no actor to audit it under). Clinical records also skip ``version``, their optimistic-
+#: locking counter; elsewhere a column called "version" is data (protocol_version.version).
+EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {
+    "user_account": frozenset({"failed_logins", "locked_until", "session_epoch"}),
+}
+CLINICAL_EXCLUDED_COLUMNS = frozenset({"version"})
 #: Columns audited as "changed" without their values.
 MASKED_COLUMNS = frozenset({"password_hash"})
 MASK = "[not shown]"
@@ -43,6 +47,7 @@ class AuditedTable:
     name: str
     key_columns: tuple[str, ...]
     columns: tuple[str, ...]
+    excluded: frozenset[str]
     subject_column: str | None
     clinical: bool
 
@@ -63,11 +68,15 @@ def audited_tables(metadata: sa.MetaData = Base.metadata) -> list[AuditedTable]:
         if table.name in UNAUDITED_TABLES:
             continue
         subject = "subject_id" if "subject_id" in table.c else ("id" if table.name == "subject" else None)
+        excluded = EXCLUDED_COLUMNS.get(table.name, frozenset())
+        if table.name in clinical:
+            excluded |= CLINICAL_EXCLUDED_COLUMNS
         result.append(
             AuditedTable(
                 name=table.name,
                 key_columns=tuple(c.name for c in table.primary_key.columns),
-                columns=tuple(c.name for c in table.columns if c.name not in EXCLUDED_COLUMNS),
+                columns=tuple(c.name for c in table.columns if c.name not in excluded),
+                excluded=excluded,
                 subject_column=subject,
                 clinical=table.name in clinical,
             )
@@ -193,6 +202,8 @@ DECLARE
     new_row jsonb;
     row_data jsonb;
     actor text := nullif(current_setting('jk500.actor_id', true), '');
+    actor_name text := current_setting('jk500.actor_name', true);
+    source text := current_setting('jk500.source', true);
     reason text := nullif(current_setting('jk500.reason', true), '');
     tx text := pg_current_xact_id()::text;
     column_name text;
@@ -202,13 +213,15 @@ DECLARE
     subject text;
     at text;
     prev text;
-    locked boolean := false;
+    fields text[] := '{}';
+    olds text[] := '{}';
+    news text[] := '{}';
+    prevs text[] := '{}';
+    hashes text[] := '{}';
 BEGIN
     IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD); END IF;
     IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW); END IF;
     row_data := coalesce(new_row, old_row);
-    SELECT string_agg(row_data ->> k, ',' ORDER BY i) INTO row_key FROM unnest(key_columns) WITH ORDINALITY AS t(k, i);
-    subject := CASE WHEN TG_ARGV[0] = '' THEN NULL ELSE row_data ->> TG_ARGV[0] END;
     FOR column_name IN SELECT jsonb_object_keys(row_data) LOOP
         CONTINUE WHEN column_name = ANY (excluded);
         old_value := old_row ->> column_name;
@@ -222,36 +235,46 @@ BEGIN
     + MASK
     + r"""' END;
         END IF;
-        IF NOT locked THEN
-            IF actor IS NULL THEN
-                RAISE EXCEPTION '"""
+        fields := fields || column_name;
+        olds := olds || old_value;
+        news := news || new_value;
+    END LOOP;
+    IF cardinality(fields) = 0 THEN
+        RETURN NULL;
+    END IF;
+    IF actor IS NULL THEN
+        RAISE EXCEPTION '"""
     + ERROR_PREFIX
     + r"""no actor: every change needs a signed-in user or a named process'
-                    USING ERRCODE = 'insufficient_privilege';
-            END IF;
-            IF TG_OP <> 'INSERT' AND reason IS NULL THEN
-                RAISE EXCEPTION '"""
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF TG_OP <> 'INSERT' AND reason IS NULL THEN
+        RAISE EXCEPTION '"""
     + ERROR_PREFIX
     + r"""a reason for change is required to % %', action, TG_TABLE_NAME
-                    USING ERRCODE = 'check_violation';
-            END IF;
-            -- Held until commit: the next writer waits, then reads the head this transaction wrote.
-            PERFORM pg_advisory_xact_lock("""
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT string_agg(row_data ->> k, ',' ORDER BY i) INTO row_key FROM unnest(key_columns) WITH ORDINALITY AS t(k, i);
+    subject := CASE WHEN TG_ARGV[0] = '' THEN NULL ELSE row_data ->> TG_ARGV[0] END;
+    -- Held until commit: the next writer waits, then reads the head this transaction wrote. While it is
+    -- held nobody else appends, so the head is read once and the row's fields are chained here.
+    PERFORM pg_advisory_xact_lock("""
     + str(CHAIN_LOCK_KEY)
     + r""");
-            locked := true;
-        END IF;
-        at := to_char(clock_timestamp(), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-        SELECT coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') INTO prev;
-        INSERT INTO audit_event (occurred_at, transaction_id, actor_id, actor_name, source, table_name, row_key,
-                                 subject_id, field_name, action, old_value, new_value, reason, prev_hash, row_hash)
-        VALUES (at, tx, actor::integer, current_setting('jk500.actor_name', true),
-                current_setting('jk500.source', true), TG_TABLE_NAME, row_key, subject::integer, column_name,
-                action, old_value, new_value, reason, prev,
-                jk500_chain(prev, at, tx, actor, current_setting('jk500.actor_name', true),
-                            current_setting('jk500.source', true), TG_TABLE_NAME, row_key, subject, column_name,
-                            action, old_value, new_value, reason));
+    SELECT coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') INTO prev;
+    at := to_char(clock_timestamp(), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    FOR i IN 1 .. cardinality(fields) LOOP
+        prevs := prevs || prev;
+        prev := jk500_chain(prev, at, tx, actor, actor_name, source, TG_TABLE_NAME, row_key, subject, fields[i],
+                            action, olds[i], news[i], reason);
+        hashes := hashes || prev;
     END LOOP;
+    INSERT INTO audit_event (occurred_at, transaction_id, actor_id, actor_name, source, table_name, row_key,
+                             subject_id, field_name, action, old_value, new_value, reason, prev_hash, row_hash)
+    SELECT at, tx, actor::integer, actor_name, source, TG_TABLE_NAME, row_key, subject::integer, f, action, o, n,
+           reason, p, h
+    FROM unnest(fields, olds, news, prevs, hashes) WITH ORDINALITY AS t(f, o, n, p, h, i)
+    ORDER BY i;
     RETURN NULL;
 END
 $$;
@@ -277,7 +300,7 @@ def postgres_trigger_ddl(table: AuditedTable) -> list[str]:
         for a in (
             table.subject_column or "",
             ",".join(table.key_columns),
-            ",".join(sorted(EXCLUDED_COLUMNS)),
+            ",".join(sorted(table.excluded)),
             ",".join(sorted(MASKED_COLUMNS)),
         )
     )
@@ -329,6 +352,13 @@ def install(connection: sa.Connection) -> int:
     finally:
         cursor.close()
     return len(tables)
+
+
+def uninstall_functions(connection: sa.Connection) -> None:
+    """At migration base nothing of ours may remain: drop PostgreSQL's functions (SQLite's die with tables)."""
+    if connection.dialect.name != "sqlite":
+        for function in ("jk500_audit_row()", "jk500_refuse_change()", "jk500_chain(text[])"):
+            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}")
 
 
 def installed_trigger_names(connection: sa.Connection) -> set[str]:

@@ -21,9 +21,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 import jk500db
+from jk500db.audit.context import ChangeContext, set_change_context, set_reason
 from jk500db.errors import ValidationError
 from jk500db.models import Role, SecurityEvent, User
-from jk500db.models.vocabularies import RoleCode, SecurityEventKind
+from jk500db.models.vocabularies import ChangeSource, RoleCode, SecurityEventKind
 
 #: ASVS 6.2.1 asks for at least 8; PW-03 sets 12.
 MIN_PASSWORD_LENGTH = 12
@@ -305,6 +306,11 @@ def authenticate(
     user.failed_logins = 0
     user.locked_until = None
     if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
+        # The user's own act (they just proved the password), recorded under their name.
+        set_change_context(
+            session,
+            ChangeContext(user.id, user.full_name, ChangeSource.SYSTEM, "password hash upgraded at login"),
+        )
         user.password_hash = hash_password(password)
     record_event(session, SecurityEventKind.LOGIN_SUCCEEDED, now=now, user=user, remote_addr=remote_addr)
     session.flush()
@@ -332,6 +338,7 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
     if new == current:
         raise ValidationError("password", "must differ from the current password")
     validate_new_password(new, email=user.email)
+    set_reason(session, "password changed by the account holder")
     user.password_hash = hash_password(new)
     user.password_changed_at = _check_aware(now)
     user.must_change_password = False
@@ -343,6 +350,7 @@ def change_password(session: Session, user: User, current: str, new: str, *, now
 def reset_password(session: Session, user: User, new: str, *, actor: User, now: dt.datetime) -> None:
     """An administrator sets a one-time password; the user must change it at next login."""
     validate_new_password(new, email=user.email)
+    set_reason(session, f"one-time password set by {actor.full_name}")
     user.password_hash = hash_password(new)
     user.password_changed_at = _check_aware(now)
     user.must_change_password = True
@@ -368,6 +376,7 @@ def deactivate_user(session: Session, user: User, *, actor: User, now: dt.dateti
     if actor.id == user.id:
         raise ValidationError("active", "you cannot disable your own account")
     now = _check_aware(now)
+    set_reason(session, f"account disabled by {actor.full_name}")
     user.active = False
     user.deactivated_at = now
     user.session_epoch += 1
@@ -381,6 +390,7 @@ def set_role(session: Session, user: User, role: RoleCode | str, *, actor: User,
     if code == user.role_code:
         return
     old = user.role_code
+    set_reason(session, f"role changed to {code.value} by {actor.full_name}")
     user.role_code = code
     user.session_epoch += 1
     record_event(session, SecurityEventKind.ROLE_CHANGED, now=now, user=user, actor=actor, detail=f"{old} -> {code}")
@@ -418,6 +428,7 @@ def create_demo_users(session: Session, *, now: dt.datetime) -> dict[RoleCode, t
         elif not user.demo:
             raise ValidationError("email", f"{email} belongs to an account that is not a demo account")
         else:
+            set_reason(session, "demo account reset by jk500db init --demo")
             user.password_hash = hash_password(password)
             user.password_changed_at = now
             user.must_change_password = False

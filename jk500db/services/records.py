@@ -1,0 +1,76 @@
+"""Editing a clinical record: optimistic concurrency, a reason for change, soft removal.
+
+Two people may open the same form. Each save carries the version the person saw; a save against an older
+version is refused with the name of whoever changed the record since, and when, so nothing is silently
+overwritten (Part 11 §11.10(e) "shall not obscure"). The check is made twice: here, against the version
+read, and by the ORM's version counter in the UPDATE itself, which catches a change committed in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from jk500db.audit.context import set_reason
+from jk500db.errors import Jk500Error, ValidationError
+from jk500db.models import AuditEvent, ClinicalRecord
+
+
+class StaleEditError(Jk500Error):
+    """The record changed since it was read; the message says by whom and when."""
+
+
+def last_change(session: Session, record: ClinicalRecord) -> tuple[str, str] | None:
+    """(actor name, UTC time) of the newest audit event of ``record``."""
+    row = session.execute(
+        sa.select(AuditEvent.actor_name, AuditEvent.occurred_at)
+        .where(AuditEvent.table_name == type(record).__tablename__, AuditEvent.row_key == str(record.id))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.actor_name, row.occurred_at)
+
+
+def _stale(session: Session, record: ClinicalRecord) -> StaleEditError:
+    change = last_change(session, record)
+    who = f" by {change[0]} at {change[1]}" if change else ""
+    return StaleEditError(
+        f"this record was changed{who} after you opened it; nothing was saved. Reload it to see the change, "
+        "then make yours again."
+    )
+
+
+def update_record(
+    session: Session, record: ClinicalRecord, changes: Mapping[str, Any], *, seen_version: int, reason: str
+) -> None:
+    """Apply ``changes`` to ``record`` if it is still at ``seen_version``; flush, never commit."""
+    if not reason or not reason.strip():
+        raise ValidationError("reason", "a reason for change is required after first entry")
+    session.refresh(record)  # the current version, not the one this session may have cached
+    if record.version != seen_version:
+        raise _stale(session, record)
+    unknown = sorted(set(changes) - set(sa.inspect(type(record)).columns.keys()))
+    if unknown:
+        raise ValidationError(unknown[0], "is not a field of this form")
+    set_reason(session, reason)
+    for name, value in changes.items():
+        setattr(record, name, value)
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise _stale(session, record) from None
+
+
+def remove_record(
+    session: Session, record: ClinicalRecord, *, seen_version: int, reason: str, now: dt.datetime
+) -> None:
+    """Mark ``record`` removed (clinical records are never deleted); the audit keeps every value."""
+    update_record(
+        session, record, {"removed_at": now, "removed_reason": reason}, seen_version=seen_version, reason=reason
+    )

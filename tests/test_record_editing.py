@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,14 +23,10 @@ ANNA = ChangeContext(11, "Anna Berg", ChangeSource.UI)
 BO = ChangeContext(12, "Bo Chen", ChangeSource.UI)
 
 
-@pytest.fixture(params=ENGINES)
-def two_clients(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def two_clients(fresh_database: str):  # type: ignore[no-untyped-def]
     """A committed lab result on a fresh database, and an engine for two independent sessions."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cc.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+    engine = create_engine(fresh_database)
     migrate.upgrade(engine)
     with Session(engine) as session:
         set_change_context(session, TEST_CONTEXT)
@@ -42,6 +37,7 @@ def two_clients(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore
     engine.dispose()
 
 
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
 def test_CC01_a_stale_edit_is_refused_naming_who_changed_it_and_both_versions_survive(two_clients) -> None:  # type: ignore[no-untyped-def]
     engine, lab_id = two_clients
     # Opening a form and saving it are separate requests: each read ends its transaction (on SQLite an open
@@ -74,6 +70,7 @@ def test_CC01_a_stale_edit_is_refused_naming_who_changed_it_and_both_versions_su
         assert values == ["0.4", "0.45"]  # the original and Anna's; Bo's never overwrote anything
 
 
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
 def test_CC01_the_version_check_in_the_update_catches_a_change_committed_in_between(two_clients) -> None:  # type: ignore[no-untyped-def]
     """Bo read version 1; Anna commits before Bo's UPDATE runs: the ORM's version counter refuses it."""
     engine, lab_id = two_clients

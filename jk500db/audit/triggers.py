@@ -119,6 +119,7 @@ def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
         condition = f"{row}.{_q(column)} IS NOT NULL"
     subject = f"{row}.{_q(table.subject_column)}" if table.subject_column else "NULL"
     values = ", ".join(f"a.{c}" for c in HASHED_COLUMNS)
+    # The condition sits inside the subquery so that an unchanged column costs no function calls at all.
     return f"""
     INSERT INTO audit_event ({", ".join(HASHED_COLUMNS)}, prev_hash, row_hash)
     SELECT {values}, a.prev_hash, jk500_chain(a.prev_hash, {values})
@@ -135,8 +136,8 @@ def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
                  {old} AS old_value,
                  {new} AS new_value,
                  jk500_context('reason') AS reason,
-                 coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') AS prev_hash) AS a
-    WHERE {condition};"""
+                 coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') AS prev_hash
+          WHERE {condition}) AS a;"""
 
 
 def _sqlite_changed(table: AuditedTable) -> str:
@@ -344,6 +345,9 @@ def install(connection: sa.Connection) -> int:
     else:
         statements = [POSTGRES_CHAIN_FUNCTION, POSTGRES_AUDIT_FUNCTION, POSTGRES_GUARD_FUNCTIONS]
         statements += [s for t in tables for s in postgres_trigger_ddl(t)] + POSTGRES_APPEND_ONLY
+    from jk500db.audit import guards  # locks and SDV clearing: data rules enforced beside the audit
+
+    statements += guards.ddl(connection.dialect.name)
     # Straight to the driver: the PL/pgSQL uses % in RAISE, which psycopg would read as a placeholder.
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:

@@ -80,3 +80,53 @@ def test_BK01_kill_9_during_a_write_leaves_an_intact_database_and_chain(fresh_da
         assert report.events > 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
+def test_AT06_concurrent_writers_leave_one_unbroken_chain_in_commit_order(fresh_database: str, tmp_path: Path) -> None:
+    """Threads commit audited writes at the same time; the chain stays linear (PostgreSQL's advisory lock)."""
+    import threading
+    from decimal import Decimal
+
+    from sqlalchemy.orm import Session
+
+    from jk500db.audit.context import set_change_context, system_context
+    from tests import factories
+
+    url = fresh_database
+    env = {"JK500DB_DATABASE_URL": url, "JK500DB_INSTANCE_DIR": str(tmp_path)}
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
+    engine = create_engine(url, pool_size=8)
+    with Session(engine) as session:
+        set_change_context(session, system_context("setup"))
+        subject_id = factories.subject(session, subject_number="01-321", screening_number="S321").id
+        session.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(10):
+                with Session(engine) as session:
+                    set_change_context(session, system_context(f"writer {n}"))
+                    factories.lab_result(
+                        session, subject_id=subject_id, value=Decimal(f"{n}.{i}"), value_text=f"{n}.{i}"
+                    )
+                    session.commit()
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        assert not errors, errors[0]
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM lab_result")).scalar() == 40
+            report = verify(conn)
+        assert report.intact, report.damage[:3]
+    finally:
+        engine.dispose()

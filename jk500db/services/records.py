@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.orm.exc import StaleDataError
 
 from jk500db.audit.context import set_reason
@@ -54,7 +54,7 @@ def update_record(
     session.refresh(record)  # the current version, not the one this session may have cached
     if record.version != seen_version:
         raise _stale(session, record)
-    unknown = sorted(set(changes) - set(sa.inspect(type(record)).columns.keys()))
+    unknown = sorted(set(changes) - set(class_mapper(type(record)).columns.keys()))
     if unknown:
         raise ValidationError(unknown[0], "is not a field of this form")
     set_reason(session, reason)

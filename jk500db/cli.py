@@ -8,6 +8,7 @@ act on are printed as one sentence, without a traceback. Exit codes follow sysex
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import ipaddress
 import os
@@ -80,8 +81,8 @@ def _database(
                 EX_UNAVAILABLE,
             ) from None
         except DatabaseNotReady as exc:
-            hint = "" if not require_current else " Run `jk500db init` first."
-            raise CliError(f"{exc}.{hint}" if not str(exc).endswith(".") else f"{exc}{hint}", EX_CONFIG) from None
+            message = str(exc).rstrip(".") + "."
+            raise CliError(message + (" Run `jk500db init` first." if require_current else ""), EX_CONFIG) from None
         with Session(engine, expire_on_commit=False) as session:
             if process is not None:
                 who = f"{process} (run by {getpass.getuser()})"
@@ -94,6 +95,7 @@ def _database(
 def _handle_errors(func: F) -> F:
     """Turn the package's own errors into one-line messages with the right exit code."""
 
+    @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
@@ -104,8 +106,6 @@ def _handle_errors(func: F) -> F:
         except Jk500Error as exc:
             raise CliError(str(exc)) from None
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
 
 

@@ -152,10 +152,10 @@ def test_AT06_an_inserted_audit_row_is_named_even_with_a_correct_hash(
 def test_AT07_a_dropped_trigger_is_named(database: tuple[str, Path, int], tmp_path: Path) -> None:
     url, path, _ = database
     with shell(path) as db:
-        db.execute("DROP TRIGGER jk500_audit_lab_result_update")
+        db.execute("DROP TRIGGER jk500_audit_lab_result_update_value")
     result = cli(url, tmp_path, "audit", "verify")
     assert_damaged(result, "trigger missing")
-    assert "jk500_audit_lab_result_update" in result.output
+    assert "jk500_audit_lab_result_update_value" in result.output
 
 
 def test_AT08_the_sqlite3_shell_cannot_change_clinical_data_while_the_triggers_stand(
@@ -171,9 +171,18 @@ def test_AT06_data_changed_outside_the_audit_is_named_with_table_row_and_field(
 ) -> None:
     url, path, lab_id = database
     with shell(path) as db:
-        db.execute("DROP TRIGGER jk500_audit_lab_result_update")
+        # Drop every trigger on the table, change the value, then put the triggers back (the value's audit
+        # trigger as a do-nothing look-alike), so that only the live-data check can notice.
+        saved = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'lab_result'"
+        ).fetchall()
+        for name, _sql in saved:
+            db.execute(f"DROP TRIGGER {name}")
         db.execute("UPDATE lab_result SET value = '9.9' WHERE id = ?", (lab_id,))
-        db.execute("CREATE TRIGGER jk500_audit_lab_result_update AFTER UPDATE ON lab_result BEGIN SELECT 1; END")
+        for name, sql in saved:
+            if name == "jk500_audit_lab_result_update_value":
+                sql = f"CREATE TRIGGER {name} AFTER UPDATE ON lab_result BEGIN SELECT 1; END"
+            db.execute(sql)
     result = cli(url, tmp_path, "audit", "verify")
     assert_damaged(result, "data changed outside the audit")
     assert f"lab_result row {lab_id}, field value" in result.output

@@ -51,9 +51,14 @@ class AuditedTable:
     subject_column: str | None
     clinical: bool
 
-    @property
-    def trigger_names(self) -> tuple[str, ...]:
-        actions = ("insert", "update", "delete") + (("no_delete",) if self.clinical else ())
+    def trigger_names(self, dialect: str) -> tuple[str, ...]:
+        """SQLite has one update trigger per column (see sqlite_trigger_ddl); PostgreSQL one per table."""
+        if dialect == "sqlite":
+            actions = ["insert", *(f"update_{c}" for c in self.columns), "delete"]
+        else:
+            actions = ["insert", "update", "delete"]
+        if self.clinical:
+            actions.append("no_delete")
         return tuple(f"{TRIGGER_PREFIX}{self.name}_{action}" for action in actions)
 
 
@@ -84,12 +89,12 @@ def audited_tables(metadata: sa.MetaData = Base.metadata) -> list[AuditedTable]:
     return result
 
 
-def expected_trigger_names(metadata: sa.MetaData = Base.metadata) -> set[str]:
-    names = {name for table in audited_tables(metadata) for name in table.trigger_names}
-    return names | {
-        f"{TRIGGER_PREFIX}audit_event_append_only_update",
-        f"{TRIGGER_PREFIX}audit_event_append_only_delete",
-    }
+def expected_trigger_names(dialect: str, metadata: sa.MetaData = Base.metadata) -> set[str]:
+    names = {name for table in audited_tables(metadata) for name in table.trigger_names(dialect)}
+    names |= {f"{TRIGGER_PREFIX}audit_event_append_only_update", f"{TRIGGER_PREFIX}audit_event_append_only_delete"}
+    if dialect != "sqlite":
+        names.add(f"{TRIGGER_PREFIX}audit_event_append_only_truncate")
+    return names
 
 
 # --------------------------------------------------------------------------------------------------- SQLite
@@ -140,39 +145,53 @@ def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
           WHERE {condition}) AS a;"""
 
 
-def _sqlite_changed(table: AuditedTable) -> str:
-    return " OR ".join(f"OLD.{_q(c)} IS NOT NEW.{_q(c)}" for c in table.columns)
+def _sqlite_checks(table: AuditedTable, action: str) -> list[str]:
+    checks = [
+        f"SELECT RAISE(ABORT, '{ERROR_PREFIX}no actor: every change needs a signed-in user or a named "
+        f"process') WHERE jk500_context('actor_id') IS NULL;"
+    ]
+    if action != "insert":
+        checks.append(
+            f"SELECT RAISE(ABORT, '{ERROR_PREFIX}a reason for change is required to {action} "
+            f"{table.name}') WHERE jk500_context('reason') IS NULL;"
+        )
+    return checks
+
+
+def _sqlite_trigger(name: str, timing: str, table: str, when: str | None, body: list[str]) -> list[str]:
+    condition = f" WHEN {when}" if when else ""
+    return [
+        f"DROP TRIGGER IF EXISTS {name}",
+        f"CREATE TRIGGER {name} {timing} ON {_q(table)} FOR EACH ROW{condition} BEGIN\n    "
+        + "\n    ".join(body)
+        + "\nEND",
+    ]
 
 
 def sqlite_trigger_ddl(table: AuditedTable) -> list[str]:
+    """Insert and delete: one trigger per table. Update: one trigger per column, fired only when that column
+    changed, so editing one field runs one small trigger rather than a statement for every column."""
     statements = []
-    for action in ("insert", "update", "delete"):
-        name = f"{TRIGGER_PREFIX}{table.name}_{action}"
-        guard = "1" if action != "update" else f"({_sqlite_changed(table)})"
-        checks = [
-            f"SELECT RAISE(ABORT, '{ERROR_PREFIX}no actor: every change needs a signed-in user or a named "
-            f"process') WHERE jk500_context('actor_id') IS NULL AND {guard};"
-        ]
-        if action != "insert":
-            checks.append(
-                f"SELECT RAISE(ABORT, '{ERROR_PREFIX}a reason for change is required to {action} "
-                f"{table.name}') WHERE jk500_context('reason') IS NULL AND {guard};"
-            )
-        inserts = "".join(_sqlite_audit_insert(table, action, c) for c in table.columns)
-        statements.append(f"DROP TRIGGER IF EXISTS {name}")
-        statements.append(
-            f"CREATE TRIGGER {name} AFTER {action.upper()} ON {_q(table.name)} FOR EACH ROW BEGIN\n    "
-            + "\n    ".join(checks)
-            + inserts
-            + "\nEND"
+    for action in ("insert", "delete"):
+        body = _sqlite_checks(table, action) + [_sqlite_audit_insert(table, action, c) for c in table.columns]
+        statements += _sqlite_trigger(
+            f"{TRIGGER_PREFIX}{table.name}_{action}", f"AFTER {action.upper()}", table.name, None, body
+        )
+    for column in table.columns:
+        statements += _sqlite_trigger(
+            f"{TRIGGER_PREFIX}{table.name}_update_{column}",
+            f"AFTER UPDATE OF {_q(column)}",
+            table.name,
+            f"OLD.{_q(column)} IS NOT NEW.{_q(column)}",
+            [*_sqlite_checks(table, "update"), _sqlite_audit_insert(table, "update", column)],
         )
     if table.clinical:
-        name = f"{TRIGGER_PREFIX}{table.name}_no_delete"
-        statements.append(f"DROP TRIGGER IF EXISTS {name}")
-        statements.append(
-            f"CREATE TRIGGER {name} BEFORE DELETE ON {_q(table.name)} FOR EACH ROW BEGIN\n"
-            f"    SELECT RAISE(ABORT, '{ERROR_PREFIX}clinical records are never deleted: mark the record "
-            f"removed, with a reason');\nEND"
+        refusal = (
+            f"SELECT RAISE(ABORT, '{ERROR_PREFIX}clinical records are never deleted: mark the record removed, "
+            "with a reason');"
+        )
+        statements += _sqlite_trigger(
+            f"{TRIGGER_PREFIX}{table.name}_no_delete", "BEFORE DELETE", table.name, None, [refusal]
         )
     return statements
 

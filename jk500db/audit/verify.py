@@ -71,7 +71,7 @@ def verify(connection: sa.Connection, *, check_live_data: bool = True) -> Verify
 
 
 def _check_triggers(connection: sa.Connection, report: VerifyReport) -> None:
-    missing = sorted(expected_trigger_names() - installed_trigger_names(connection))
+    missing = sorted(expected_trigger_names(connection.dialect.name) - installed_trigger_names(connection))
     if missing:
         report.damage.append(
             Damage("trigger missing", f"{len(missing)} audit trigger(s) missing or disabled, e.g. {missing[0]}")

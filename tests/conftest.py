@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,14 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database on the test server; drop it afterwards. Skips (or fails, when
+    PostgreSQL is required) if no server is configured or reachable."""
     server = postgres_server_url()
     if server is None:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
-    name = f"jk500db_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -64,6 +66,13 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with postgres_database("jk500db_test") as url:
+        yield url
 
 
 def _engine_for(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
@@ -119,19 +128,8 @@ def fresh_database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[s
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         return
-    server = postgres_server_url()
-    if server is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
-    name = f"jk500db_fresh_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database("jk500db_fresh") as url:
+        yield url
 
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlalchemy import Connection
 
-from jk500db.audit import triggers
+from jk500db.audit import guards, triggers
 from jk500db.db import create_engine
 from jk500db.models import Base
 from jk500db.models.types import ExactDecimal, UTCDateTime, Vocabulary
@@ -70,6 +70,7 @@ def _run(connection: Connection) -> None:
             triggers.install(connection)
         elif revision is None:
             triggers.uninstall_functions(connection)
+            guards.uninstall_functions(connection)
 
 
 def run_migrations_online() -> None:

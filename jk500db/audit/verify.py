@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from jk500db.audit import guards
 from jk500db.audit.chain import GENESIS, HASHED_COLUMNS
 from jk500db.audit.triggers import (
     MASK,
@@ -72,6 +73,7 @@ def verify(connection: sa.Connection, *, check_live_data: bool = True) -> Verify
 
 def _check_triggers(connection: sa.Connection, report: VerifyReport) -> None:
     missing = sorted(expected_trigger_names(connection.dialect.name) - installed_trigger_names(connection))
+    missing += guards.missing_guards(connection)  # locks, SDV clearing, append-only signatures and locks
     if missing:
         report.damage.append(
             Damage("trigger missing", f"{len(missing)} audit trigger(s) missing or disabled, e.g. {missing[0]}")

@@ -27,6 +27,7 @@ _KEYS: dict[str, str] = {
     "icans.capd_for_developmental_delay": "capd_for_developmental_delay",
     "reporting.sae_to_sponsor_hours": "sae_to_sponsor_hours",
     "queries.closer_must_differ_from_answerer": "closer_must_differ_from_answerer",
+    "queries.data_manager_may_close": "data_manager_may_close",
 }
 
 
@@ -62,6 +63,8 @@ class RuleSettings:
     sae_to_sponsor_hours: int = 24
     #: a query is closed by someone other than the person who answered it.
     closer_must_differ_from_answerer: bool = True
+    #: data managers may close queries too (the issue allows it "per settings"; DESIGN.md's roles do not).
+    data_manager_may_close: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RuleSettings:

@@ -25,11 +25,15 @@ class StaleEditError(Jk500Error):
     """The record changed since it was read; the message says by whom and when."""
 
 
+def _table_name(record: ClinicalRecord) -> str:
+    return str(class_mapper(type(record)).local_table.description)
+
+
 def last_change(session: Session, record: ClinicalRecord) -> tuple[str, str] | None:
     """(actor name, UTC time) of the newest audit event of ``record``."""
     row = session.execute(
         sa.select(AuditEvent.actor_name, AuditEvent.occurred_at)
-        .where(AuditEvent.table_name == type(record).__tablename__, AuditEvent.row_key == str(record.id))
+        .where(AuditEvent.table_name == _table_name(record), AuditEvent.row_key == str(record.id))
         .order_by(AuditEvent.id.desc())
         .limit(1)
     ).first()

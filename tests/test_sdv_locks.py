@@ -251,11 +251,12 @@ def test_LK01_unlocking_needs_a_reason(book: Casebook, reason: str) -> None:
 def test_LK01_the_database_refuses_an_unlock_without_a_reason(book: Casebook) -> None:
     lock = book.lock_visit_a()
     act(book.session, book.admin, None)
-    with pytest.raises(sa.exc.DatabaseError, match="reason for change is required"):
+    # No reason in the context and none written into the lock record: refused (by the audit's reason rule or
+    # by the lock record's own rule that the unlock columns are filled in together).
+    with pytest.raises(sa.exc.DatabaseError, match=r"reason|together"):
         book.session.execute(
             sa.text(
-                "UPDATE record_lock SET unlocked_at = '2026-03-02 09:00:00.000000', unlocked_by_id = :by, "
-                "unlock_reason = 'x' WHERE id = :id"
+                "UPDATE record_lock SET unlocked_at = '2026-03-02 09:00:00.000000', unlocked_by_id = :by WHERE id = :id"
             ),
             {"by": book.admin.id, "id": lock.id},
         )
@@ -384,6 +385,37 @@ def test_SDV_a_later_change_to_the_form_clears_the_mark_and_the_clearing_is_audi
     clearing = [e for e in events_for(book.session, "sdv_mark", mark.id) if e.action == "update"]
     assert {e.field_name for e in clearing} == {"cleared_at", "cleared_reason"}
     assert {(e.actor_id, e.reason) for e in clearing} == {(book.data_manager.id, "lab report re-read")}
+
+
+def test_SDV_a_new_record_in_a_verified_form_clears_the_mark_with_the_row_as_reason(book: Casebook) -> None:
+    """Adding data to a verified form is a change to it; an insert carries no reason, so the clearing is
+    audited under the mark's own cleared_reason."""
+    mark = book.verify(book.visit_a)
+    book.as_data_manager(reason=None)
+    extra = factories.lab_result(
+        book.session,
+        subject_id=book.subject.id,
+        visit_id=book.visit_a.id,
+        test_code="PLAT",
+        value=Decimal("20"),
+        value_text="20",
+        unit="10^9/L",
+    )
+    assert book.sdv(book.visit_a) is SdvState.CLEARED
+    assert mark.cleared_reason == f"changed: lab_result {extra.id}"
+    clearing = [e for e in events_for(book.session, "sdv_mark", mark.id) if e.action == "update"]
+    assert {(e.field_name, e.reason, e.actor_id) for e in clearing} == {
+        ("cleared_at", f"changed: lab_result {extra.id}", book.data_manager.id),
+        ("cleared_reason", f"changed: lab_result {extra.id}", book.data_manager.id),
+    }
+
+
+def test_AT03_a_row_reason_column_does_not_excuse_other_updates(book: Casebook) -> None:
+    """The fallback applies only when the update sets the reason column itself."""
+    mark = book.verify(book.visit_a)
+    book.as_data_manager(reason=None)
+    with pytest.raises(sa.exc.DatabaseError, match="reason for change is required"):
+        book.session.execute(sa.update(SdvMark).where(SdvMark.id == mark.id).values(form_code="vitals"))
 
 
 def test_SDV_a_change_elsewhere_leaves_the_mark_standing(book: Casebook) -> None:

@@ -88,7 +88,8 @@ class GuardedTable:
 
     @property
     def trigger_names(self) -> tuple[str, ...]:
-        return tuple(f"{GUARD_PREFIX}{self.name}_{what}" for what in ("lock_insert", "lock_update", "sdv"))
+        whats = ("lock_insert", "lock_update", "sdv", "sdv_insert")
+        return tuple(f"{GUARD_PREFIX}{self.name}_{what}" for what in whats)
 
 
 def clinical_forms() -> dict[str, FormCode]:
@@ -248,23 +249,24 @@ def _sqlite_row_scope(table: GuardedTable, row: str) -> str:
     )
 
 
-def _sqlite_sdv_clear(table: GuardedTable) -> str:
+def _sqlite_sdv_clear(table: GuardedTable, rows: tuple[str, ...] = ("OLD", "NEW")) -> str:
+    """Clear the form's marks; ``rows`` is ("NEW",) after an insert (a new row in a verified form)."""
     subject = _q(table.subject_column)
     visit = ""
     if table.visit_column:
         column = _q(table.visit_column)
-        visit = f" AND (visit_id IS NULL OR visit_id IN (OLD.{column}, NEW.{column}))"
+        visit = f" AND (visit_id IS NULL OR visit_id IN ({', '.join(f'{r}.{column}' for r in rows)}))"
     # SQLAlchemy's SQLite DATETIME text, with six fraction digits, so the ORM reads the value back.
     now = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
     return (
         f"UPDATE sdv_mark SET cleared_at = {now}, cleared_reason = 'changed: {table.name} ' || NEW.id "
         f"WHERE cleared_at IS NULL AND form_code = '{table.form.value}' "
-        f"AND subject_id IN (OLD.{subject}, NEW.{subject}){visit};"
+        f"AND subject_id IN ({', '.join(f'{r}.{subject}' for r in rows)}){visit};"
     )
 
 
 def sqlite_table_ddl(table: GuardedTable) -> list[str]:
-    insert_name, update_name, sdv_name = table.trigger_names
+    insert_name, update_name, sdv_name, sdv_insert_name = table.trigger_names
 
     def refusals(scopes: list[str]) -> list[str]:
         has_visit = table.visit_column is not None
@@ -281,6 +283,7 @@ def sqlite_table_ddl(table: GuardedTable) -> list[str]:
             refusals([_sqlite_row_scope(table, "OLD"), _sqlite_row_scope(table, "NEW")]),
         )
         + _sqlite_trigger(sdv_name, "AFTER UPDATE", table.name, [_sqlite_sdv_clear(table)], when=f"({changed})")
+        + _sqlite_trigger(sdv_insert_name, "AFTER INSERT", table.name, [_sqlite_sdv_clear(table, ("NEW",))])
     )
 
 
@@ -415,11 +418,16 @@ CREATE OR REPLACE FUNCTION jk500_guard_sdv() RETURNS trigger LANGUAGE plpgsql AS
 DECLARE
     -- TG_ARGV: 0 form code, 1 subject column, 2 visit column ('' when none), 3 unaudited columns
     unaudited text[] := string_to_array(TG_ARGV[3], ',');
-    old_row jsonb := to_jsonb(OLD);
+    old_row jsonb;
     new_row jsonb := to_jsonb(NEW);
 BEGIN
-    IF (old_row - unaudited) = (new_row - unaudited) THEN
-        RETURN NULL;
+    -- After an insert (a new row in a verified form) there is no old row; after an update, only a change
+    -- to an audited column counts.
+    IF TG_OP = 'UPDATE' THEN
+        old_row := to_jsonb(OLD);
+        IF (old_row - unaudited) = (new_row - unaudited) THEN
+            RETURN NULL;
+        END IF;
     END IF;
     UPDATE sdv_mark SET cleared_at = clock_timestamp(),
                         cleared_reason = 'changed: ' || TG_TABLE_NAME || ' ' || (new_row ->> 'id')
@@ -485,13 +493,14 @@ def _pg_trigger(name: str, timing: str, table: str, function: str, level: str = 
 
 
 def postgres_table_ddl(table: GuardedTable) -> list[str]:
-    insert_name, update_name, sdv_name = table.trigger_names
+    insert_name, update_name, sdv_name, sdv_insert_name = table.trigger_names
     where = f"'{table.form.value}', '{table.subject_column}', '{table.visit_column or ''}'"
     unaudited = ",".join(sorted(table.audited.excluded))
     return (
         _pg_trigger(insert_name, "BEFORE INSERT", table.name, f"jk500_guard_lock({where})")
         + _pg_trigger(update_name, "BEFORE UPDATE", table.name, f"jk500_guard_lock({where})")
         + _pg_trigger(sdv_name, "AFTER UPDATE", table.name, f"jk500_guard_sdv({where}, '{unaudited}')")
+        + _pg_trigger(sdv_insert_name, "AFTER INSERT", table.name, f"jk500_guard_sdv({where}, '{unaudited}')")
     )
 
 

@@ -33,6 +33,14 @@ EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {
     "user_account": frozenset({"failed_logins", "locked_until", "session_epoch"}),
 }
 CLINICAL_EXCLUDED_COLUMNS = frozenset({"version"})
+#: Rows that record their own reason for a change: when the change context has no reason and the update sets
+#: this column, its text is the reason (a trigger clearing an SDV mark after an insert has no other).
+REASON_COLUMNS: dict[str, str] = {
+    "sdv_mark": "cleared_reason",
+    "signature": "invalidated_reason",
+    "record_lock": "unlock_reason",
+}
+CLINICAL_REASON_COLUMN = "removed_reason"
 #: Columns audited as "changed" without their values.
 MASKED_COLUMNS = frozenset({"password_hash"})
 MASK = "[not shown]"
@@ -50,6 +58,7 @@ class AuditedTable:
     excluded: frozenset[str]
     subject_column: str | None
     clinical: bool
+    reason_column: str | None = None
 
     def trigger_names(self, dialect: str) -> tuple[str, ...]:
         """SQLite has one update trigger per column (see sqlite_trigger_ddl); PostgreSQL one per table."""
@@ -82,6 +91,7 @@ def audited_tables(metadata: sa.MetaData = Base.metadata) -> list[AuditedTable]:
                 key_columns=tuple(c.name for c in table.primary_key.columns),
                 columns=tuple(c.name for c in table.columns if c.name not in excluded),
                 excluded=excluded,
+                reason_column=CLINICAL_REASON_COLUMN if table.name in clinical else REASON_COLUMNS.get(table.name),
                 subject_column=subject,
                 clinical=table.name in clinical,
             )
@@ -140,9 +150,17 @@ def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
                  '{action}' AS action,
                  {old} AS old_value,
                  {new} AS new_value,
-                 jk500_context('reason') AS reason,
+                 {_sqlite_reason(table, action)} AS reason,
                  coalesce((SELECT row_hash FROM audit_event ORDER BY id DESC LIMIT 1), '') AS prev_hash
           WHERE {condition}) AS a;"""
+
+
+def _sqlite_reason(table: AuditedTable, action: str) -> str:
+    """The change context's reason, else the row's own reason column when this update sets it."""
+    if action != "update" or table.reason_column is None:
+        return "jk500_context('reason')"
+    column = _q(table.reason_column)
+    return f"coalesce(jk500_context('reason'), CASE WHEN OLD.{column} IS NOT NEW.{column} THEN NEW.{column} END)"
 
 
 def _sqlite_checks(table: AuditedTable, action: str) -> list[str]:
@@ -153,7 +171,7 @@ def _sqlite_checks(table: AuditedTable, action: str) -> list[str]:
     if action != "insert":
         checks.append(
             f"SELECT RAISE(ABORT, '{ERROR_PREFIX}a reason for change is required to {action} "
-            f"{table.name}') WHERE jk500_context('reason') IS NULL;"
+            f"{table.name}') WHERE {_sqlite_reason(table, action)} IS NULL;"
         )
     return checks
 
@@ -213,7 +231,8 @@ POSTGRES_AUDIT_FUNCTION = (
 CREATE OR REPLACE FUNCTION jk500_audit_row() RETURNS trigger
 LANGUAGE plpgsql SET TimeZone = 'UTC' AS $$
 DECLARE
-    -- TG_ARGV: 0 subject column ('' if none), 1 key columns, 2 excluded columns, 3 masked columns
+    -- TG_ARGV: 0 subject column ('' if none), 1 key columns, 2 excluded columns, 3 masked columns,
+    --         4 the row's own reason column ('' if none)
     key_columns text[] := string_to_array(TG_ARGV[1], ',');
     excluded text[] := string_to_array(TG_ARGV[2], ',');
     masked text[] := string_to_array(TG_ARGV[3], ',');
@@ -267,6 +286,10 @@ BEGIN
     + ERROR_PREFIX
     + r"""no actor: every change needs a signed-in user or a named process'
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF reason IS NULL AND TG_OP = 'UPDATE' AND TG_ARGV[4] <> ''
+       AND (old_row ->> TG_ARGV[4]) IS DISTINCT FROM (new_row ->> TG_ARGV[4]) THEN
+        reason := nullif(new_row ->> TG_ARGV[4], '');
     END IF;
     IF TG_OP <> 'INSERT' AND reason IS NULL THEN
         RAISE EXCEPTION '"""
@@ -322,6 +345,7 @@ def postgres_trigger_ddl(table: AuditedTable) -> list[str]:
             ",".join(table.key_columns),
             ",".join(sorted(table.excluded)),
             ",".join(sorted(MASKED_COLUMNS)),
+            table.reason_column or "",
         )
     )
     statements = []

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jk500db.models import AdverseEvent, CtcaeTerm, LabResult, Site, Study, Subject
-from jk500db.models.vocabularies import LabTest, Sex
+from jk500db.audit.context import ChangeContext, set_change_context
+from jk500db.models import AdverseEvent, CtcaeTerm, LabResult, Site, Study, Subject, User
+from jk500db.models.vocabularies import ChangeSource, LabTest, RoleCode, Sex
+from jk500db.services import accounts
 
 UTC = dt.UTC
 
@@ -87,3 +90,32 @@ def lab_result(session: Session, **overrides: Any) -> LabResult:
     session.add(record)
     session.flush()
     return record
+
+
+#: One argon2 hash for all test users (hashing is deliberately slow; these users never log in).
+TEST_PASSWORD = "violet tractor sings at dawn"
+_TEST_PASSWORD_HASH: str | None = None
+
+
+def user(session: Session, role: RoleCode, *, full_name: str | None = None) -> User:
+    """A user of ``role`` with a unique e-mail and the password TEST_PASSWORD."""
+    global _TEST_PASSWORD_HASH
+    if _TEST_PASSWORD_HASH is None:
+        _TEST_PASSWORD_HASH = accounts.hash_password(TEST_PASSWORD)
+    accounts.ensure_roles(session)
+    record = User(
+        email=f"{role.value}.{uuid.uuid4().hex[:8]}@hospital.example",
+        full_name=full_name or f"Test {role.value.replace('_', ' ').title()}",
+        role_code=role,
+        password_hash=_TEST_PASSWORD_HASH,
+        must_change_password=False,
+        created_at=dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def act(session: Session, actor: User, reason: str | None = None) -> None:
+    """Write as ``actor`` from the web UI, with ``reason`` for changes."""
+    set_change_context(session, ChangeContext(actor.id, actor.full_name, ChangeSource.UI, reason))

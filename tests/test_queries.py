@@ -4,44 +4,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jk500db.audit.context import ChangeContext, set_change_context
 from jk500db.clinical.settings import RuleSettings
 from jk500db.errors import ValidationError
 from jk500db.models import AuditEvent, LabResult, Query, QueryMessage, Subject, User, Visit
-from jk500db.models.vocabularies import ChangeSource, LockLevel, LockMode, QueryOrigin, QueryStatus, RoleCode
-from jk500db.services import accounts, locks
+from jk500db.models.vocabularies import LockLevel, LockMode, QueryOrigin, QueryStatus, RoleCode
+from jk500db.services import locks
 from jk500db.services.queries import answer_query, close_query, open_automatic_query, open_query, reopen_query
 from tests import factories
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 #: hashed once: these tests never log in, and argon2 is slow on purpose.
-PASSWORD_HASH = accounts.hash_password("violet tractor sings at dawn")
 SETTINGS = RuleSettings()
 
 
-def make_user(session: Session, role: RoleCode) -> User:
-    accounts.ensure_roles(session)
-    user = User(
-        email=f"{role.value}.{uuid.uuid4().hex[:8]}@hospital.example",
-        full_name=f"Test {role.value.replace('_', ' ').title()}",
-        role_code=role,
-        password_hash=PASSWORD_HASH,
-        must_change_password=False,
-        created_at=NOW,
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
-def act(session: Session, user: User, reason: str | None = None) -> None:
-    set_change_context(session, ChangeContext(user.id, user.full_name, ChangeSource.UI, reason))
+make_user = factories.user
+act = factories.act
 
 
 class Trial:

@@ -6,7 +6,6 @@ Every test runs on both engines (the ``session`` fixture is parametrised by engi
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,37 +15,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit import guards
-from jk500db.audit.context import ChangeContext, set_change_context
 from jk500db.errors import ValidationError
 from jk500db.models import AdverseEvent, AuditEvent, Base, LabResult, RecordLock, SdvMark, Subject, User, Visit
-from jk500db.models.vocabularies import ChangeSource, FormCode, LockLevel, LockMode, RoleCode, VisitStatus
-from jk500db.services import accounts, locks
+from jk500db.models.vocabularies import FormCode, LockLevel, LockMode, RoleCode, VisitStatus
+from jk500db.services import locks
 from jk500db.services.sdv import SdvState, mark_verified, sdv_status
 from tests import factories
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 #: hashed once: these tests never log in, and argon2 is slow on purpose.
-PASSWORD_HASH = accounts.hash_password("violet tractor sings at dawn")
 LOCKED = "jk500-lock: "
 
 
-def make_user(session: Session, role: RoleCode) -> User:
-    accounts.ensure_roles(session)
-    user = User(
-        email=f"{role.value}.{uuid.uuid4().hex[:8]}@hospital.example",
-        full_name=f"Test {role.value.replace('_', ' ').title()}",
-        role_code=role,
-        password_hash=PASSWORD_HASH,
-        must_change_password=False,
-        created_at=NOW,
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
-def act(session: Session, user: User, reason: str | None = None) -> None:
-    set_change_context(session, ChangeContext(user.id, user.full_name, ChangeSource.UI, reason))
+make_user = factories.user
+act = factories.act
 
 
 def make_visit(session: Session, subject: Subject, code: str) -> Visit:

@@ -8,8 +8,9 @@ the model metadata and fire for every write path (ORM, Core, raw SQL through the
   fix the data): a study lock covers every row; a subject lock the subject's rows; a visit lock the rows of
   that visit; a form lock the subject's rows of that form (at the lock's visit, or at any visit when the lock
   names none). A lock (not a freeze) also refuses new queries and messages on what it covers.
-- SDV: an UPDATE that changes an audited column of a clinical row clears the uncleared SDV marks of the row's
-  form; the clearing is an ordinary audited update of ``sdv_mark`` under the clinical update's reason.
+- SDV: an UPDATE that changes an audited column of a clinical row, or an INSERT of a new row, clears the
+  uncleared SDV marks of the row's form; the clearing is an ordinary audited update of ``sdv_mark``, under the
+  change's reason or, for an insert, the mark's own cleared_reason.
 - Signatures and locks are append-only: never deleted, and the only change allowed is to fill in their
   closing columns (invalidated / unlocked) once.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from jk500db.audit.triggers import AuditedTable, _q, audited_tables
+from jk500db.audit.triggers import AuditedTable, audited_tables, quote_name
 from jk500db.models import Base, ClinicalRecord
 from jk500db.models.vocabularies import FormCode, LockLevel, LockMode
 
@@ -204,7 +205,8 @@ def _record_visit_sql(table: str, record: str) -> str:
         if t.visit_column == "id":
             branches.append(f"WHEN '{t.name}' THEN {record}")
         elif t.visit_column is not None:
-            branches.append(f"WHEN '{t.name}' THEN (SELECT {_q(t.visit_column)} FROM {_q(t.name)} WHERE id = {record})")
+            visit = f"SELECT {quote_name(t.visit_column)} FROM {quote_name(t.name)} WHERE id = {record}"
+            branches.append(f"WHEN '{t.name}' THEN ({visit})")
     return f"CASE {table} {' '.join(branches)} ELSE NULL END"
 
 
@@ -215,7 +217,7 @@ def _sqlite_trigger(name: str, timing: str, table: str, body: list[str], when: s
     condition = f" WHEN {when}" if when else ""
     return [
         f"DROP TRIGGER IF EXISTS {name}",
-        f"CREATE TRIGGER {name} {timing} ON {_q(table)} FOR EACH ROW{condition} BEGIN\n    "
+        f"CREATE TRIGGER {name} {timing} ON {quote_name(table)} FOR EACH ROW{condition} BEGIN\n    "
         + "\n    ".join(body)
         + "\nEND",
     ]
@@ -242,19 +244,19 @@ def _sqlite_lock_refusals(
 
 
 def _sqlite_row_scope(table: GuardedTable, row: str) -> str:
-    visit = f"{row}.{_q(table.visit_column)}" if table.visit_column else "NULL"
+    visit = f"{row}.{quote_name(table.visit_column)}" if table.visit_column else "NULL"
     return (
-        f"(SELECT {row}.{_q(table.subject_column)} AS subject_id, {visit} AS visit_id, "
+        f"(SELECT {row}.{quote_name(table.subject_column)} AS subject_id, {visit} AS visit_id, "
         f"'{table.form.value}' AS form_code)"
     )
 
 
 def _sqlite_sdv_clear(table: GuardedTable, rows: tuple[str, ...] = ("OLD", "NEW")) -> str:
     """Clear the form's marks; ``rows`` is ("NEW",) after an insert (a new row in a verified form)."""
-    subject = _q(table.subject_column)
+    subject = quote_name(table.subject_column)
     visit = ""
     if table.visit_column:
-        column = _q(table.visit_column)
+        column = quote_name(table.visit_column)
         visit = f" AND (visit_id IS NULL OR visit_id IN ({', '.join(f'{r}.{column}' for r in rows)}))"
     # SQLAlchemy's SQLite DATETIME text, with six fraction digits, so the ORM reads the value back.
     now = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
@@ -272,7 +274,7 @@ def sqlite_table_ddl(table: GuardedTable) -> list[str]:
         has_visit = table.visit_column is not None
         return _sqlite_lock_refusals(scopes, MODE_ORDER, form_label(table.form), DATA_CONSEQUENCE, has_visit)
 
-    changed = " OR ".join(f"OLD.{_q(c)} IS NOT NEW.{_q(c)}" for c in table.audited.columns)
+    changed = " OR ".join(f"OLD.{quote_name(c)} IS NOT NEW.{quote_name(c)}" for c in table.audited.columns)
     return (
         _sqlite_trigger(insert_name, "BEFORE INSERT", table.name, refusals([_sqlite_row_scope(table, "NEW")]))
         # A row may neither change inside a locked scope nor be moved into or out of one.
@@ -315,8 +317,8 @@ def sqlite_append_only_ddl(table: AppendOnlyTable) -> list[str]:
     delete_name, update_name = _append_only_trigger_names(table, "sqlite")
     fixed = [c.name for c in Base.metadata.tables[table.name].columns if c.name not in table.closing_columns]
     allowed = " AND ".join(
-        [f"OLD.{_q(c)} IS NEW.{_q(c)}" for c in fixed]
-        + [f"OLD.{_q(c)} IS NULL AND NEW.{_q(c)} IS NOT NULL" for c in table.closing_columns]
+        [f"OLD.{quote_name(c)} IS NEW.{quote_name(c)}" for c in fixed]
+        + [f"OLD.{quote_name(c)} IS NULL AND NEW.{quote_name(c)} IS NOT NULL" for c in table.closing_columns]
     )
     return _sqlite_trigger(
         delete_name, "BEFORE DELETE", table.name, [f"SELECT RAISE(ABORT, '{GUARD_ERROR}{table.delete_message}');"]
@@ -487,8 +489,8 @@ POSTGRES_FUNCTIONS = (
 
 def _pg_trigger(name: str, timing: str, table: str, function: str, level: str = "ROW") -> list[str]:
     return [
-        f"DROP TRIGGER IF EXISTS {name} ON {_q(table)}",
-        f"CREATE TRIGGER {name} {timing} ON {_q(table)} FOR EACH {level} EXECUTE FUNCTION {function}",
+        f"DROP TRIGGER IF EXISTS {name} ON {quote_name(table)}",
+        f"CREATE TRIGGER {name} {timing} ON {quote_name(table)} FOR EACH {level} EXECUTE FUNCTION {function}",
     ]
 
 

@@ -110,18 +110,18 @@ def expected_trigger_names(dialect: str, metadata: sa.MetaData = Base.metadata) 
 # --------------------------------------------------------------------------------------------------- SQLite
 
 
-def _q(name: str) -> str:
+def quote_name(name: str) -> str:
     return f'"{name}"'
 
 
 def _sqlite_value(row: str, column: str) -> str:
     if column in MASKED_COLUMNS:
-        return f"CASE WHEN {row}.{_q(column)} IS NULL THEN NULL ELSE '{MASK}' END"
-    return f"CAST({row}.{_q(column)} AS TEXT)"
+        return f"CASE WHEN {row}.{quote_name(column)} IS NULL THEN NULL ELSE '{MASK}' END"
+    return f"CAST({row}.{quote_name(column)} AS TEXT)"
 
 
 def _sqlite_key(table: AuditedTable, row: str) -> str:
-    return " || ',' || ".join(f"CAST({row}.{_q(c)} AS TEXT)" for c in table.key_columns)
+    return " || ',' || ".join(f"CAST({row}.{quote_name(c)} AS TEXT)" for c in table.key_columns)
 
 
 def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
@@ -129,10 +129,10 @@ def _sqlite_audit_insert(table: AuditedTable, action: str, column: str) -> str:
     old = _sqlite_value("OLD", column) if action != "insert" else "NULL"
     new = _sqlite_value("NEW", column) if action != "delete" else "NULL"
     if action == "update":
-        condition = f"OLD.{_q(column)} IS NOT NEW.{_q(column)}"
+        condition = f"OLD.{quote_name(column)} IS NOT NEW.{quote_name(column)}"
     else:
-        condition = f"{row}.{_q(column)} IS NOT NULL"
-    subject = f"{row}.{_q(table.subject_column)}" if table.subject_column else "NULL"
+        condition = f"{row}.{quote_name(column)} IS NOT NULL"
+    subject = f"{row}.{quote_name(table.subject_column)}" if table.subject_column else "NULL"
     values = ", ".join(f"a.{c}" for c in HASHED_COLUMNS)
     # The condition sits inside the subquery so that an unchanged column costs no function calls at all.
     return f"""
@@ -159,7 +159,7 @@ def _sqlite_reason(table: AuditedTable, action: str) -> str:
     """The change context's reason, else the row's own reason column when this update sets it."""
     if action != "update" or table.reason_column is None:
         return "jk500_context('reason')"
-    column = _q(table.reason_column)
+    column = quote_name(table.reason_column)
     return f"coalesce(jk500_context('reason'), CASE WHEN OLD.{column} IS NOT NEW.{column} THEN NEW.{column} END)"
 
 
@@ -180,7 +180,7 @@ def _sqlite_trigger(name: str, timing: str, table: str, when: str | None, body: 
     condition = f" WHEN {when}" if when else ""
     return [
         f"DROP TRIGGER IF EXISTS {name}",
-        f"CREATE TRIGGER {name} {timing} ON {_q(table)} FOR EACH ROW{condition} BEGIN\n    "
+        f"CREATE TRIGGER {name} {timing} ON {quote_name(table)} FOR EACH ROW{condition} BEGIN\n    "
         + "\n    ".join(body)
         + "\nEND",
     ]
@@ -198,9 +198,9 @@ def sqlite_trigger_ddl(table: AuditedTable) -> list[str]:
     for column in table.columns:
         statements += _sqlite_trigger(
             f"{TRIGGER_PREFIX}{table.name}_update_{column}",
-            f"AFTER UPDATE OF {_q(column)}",
+            f"AFTER UPDATE OF {quote_name(column)}",
             table.name,
-            f"OLD.{_q(column)} IS NOT NEW.{_q(column)}",
+            f"OLD.{quote_name(column)} IS NOT NEW.{quote_name(column)}",
             [*_sqlite_checks(table, "update"), _sqlite_audit_insert(table, "update", column)],
         )
     if table.clinical:
@@ -351,16 +351,16 @@ def postgres_trigger_ddl(table: AuditedTable) -> list[str]:
     statements = []
     for action in ("insert", "update", "delete"):
         name = f"{TRIGGER_PREFIX}{table.name}_{action}"
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {_q(table.name)}")
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {quote_name(table.name)}")
         statements.append(
-            f"CREATE TRIGGER {name} AFTER {action.upper()} ON {_q(table.name)} "
+            f"CREATE TRIGGER {name} AFTER {action.upper()} ON {quote_name(table.name)} "
             f"FOR EACH ROW EXECUTE FUNCTION jk500_audit_row({args})"
         )
     if table.clinical:
         name = f"{TRIGGER_PREFIX}{table.name}_no_delete"
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {_q(table.name)}")
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {quote_name(table.name)}")
         statements.append(
-            f"CREATE TRIGGER {name} BEFORE DELETE ON {_q(table.name)} FOR EACH ROW EXECUTE FUNCTION "
+            f"CREATE TRIGGER {name} BEFORE DELETE ON {quote_name(table.name)} FOR EACH ROW EXECUTE FUNCTION "
             "jk500_refuse_change('clinical records are never deleted: mark the record removed, with a reason')"
         )
     return statements

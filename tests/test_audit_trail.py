@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from jk500db.audit import triggers
 from jk500db.audit.chain import HASHED_COLUMNS, chain_hash
 from jk500db.audit.context import ChangeContext, set_change_context, set_reason
+from jk500db.audit.history import record_history
 from jk500db.models import AuditEvent, Base, LabResult, ProtocolVersion, Study, User
 from jk500db.models.vocabularies import ChangeSource, RoleCode
 from tests import factories
@@ -21,14 +22,7 @@ from tests import factories
 ANN = ChangeContext(41, "Ann Data-Manager", ChangeSource.UI, None)
 
 
-def events_for(session: Session, table: str, row_key: object) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            sa.select(AuditEvent)
-            .where(AuditEvent.table_name == table, AuditEvent.row_key == str(row_key))
-            .order_by(AuditEvent.id)
-        )
-    )
+events_for = record_history
 
 
 def as_ann(session: Session, reason: str | None = None) -> None:

@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from jk500db.audit.history import record_history
 from jk500db.clinical.settings import RuleSettings
 from jk500db.errors import ValidationError
-from jk500db.models import AuditEvent, LabResult, Query, QueryMessage, Subject, User, Visit
+from jk500db.models import LabResult, Query, QueryMessage, Subject, User, Visit
 from jk500db.models.vocabularies import LockLevel, LockMode, QueryOrigin, QueryStatus, RoleCode
 from jk500db.services import locks
 from jk500db.services.queries import answer_query, close_query, open_automatic_query, open_query, reopen_query
@@ -78,14 +79,7 @@ def trial(session: Session) -> Trial:
     return Trial(session)
 
 
-def events_for(session: Session, table: str, row_key: object) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            sa.select(AuditEvent)
-            .where(AuditEvent.table_name == table, AuditEvent.row_key == str(row_key))
-            .order_by(AuditEvent.id)
-        )
-    )
+events_for = record_history
 
 
 # --- opening ---------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit import guards
+from jk500db.audit.history import record_history
 from jk500db.errors import ValidationError
-from jk500db.models import AdverseEvent, AuditEvent, Base, LabResult, RecordLock, SdvMark, Subject, User, Visit
+from jk500db.models import AdverseEvent, Base, LabResult, RecordLock, SdvMark, Subject, User, Visit
 from jk500db.models.vocabularies import FormCode, LockLevel, LockMode, RoleCode, VisitStatus
 from jk500db.services import locks
 from jk500db.services.sdv import SdvState, mark_verified, sdv_status
@@ -38,14 +39,7 @@ def make_visit(session: Session, subject: Subject, code: str) -> Visit:
     return visit
 
 
-def events_for(session: Session, table: str, row_key: object) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            sa.select(AuditEvent)
-            .where(AuditEvent.table_name == table, AuditEvent.row_key == str(row_key))
-            .order_by(AuditEvent.id)
-        )
-    )
+events_for = record_history
 
 
 class Casebook:

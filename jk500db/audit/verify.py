@@ -80,15 +80,13 @@ def _check_triggers(connection: sa.Connection, report: VerifyReport) -> None:
         )
 
 
-def _events(
-    connection: sa.Connection, columns: str, where: str = "", params: dict[str, Any] | None = None
-) -> Iterator[Any]:
+def _events(connection: sa.Connection, columns: str) -> Iterator[Any]:
     """Stream audit events in id order, in batches (memory stays flat however long the trail)."""
     last_id = 0
     while True:
         rows = connection.execute(
-            sa.text(f"SELECT id, {columns} FROM audit_event WHERE id > :last {where} ORDER BY id LIMIT {BATCH}"),
-            {"last": last_id, **(params or {})},
+            sa.text(f"SELECT id, {columns} FROM audit_event WHERE id > :last ORDER BY id LIMIT {BATCH}"),
+            {"last": last_id},
         ).all()
         if not rows:
             return

@@ -1,9 +1,13 @@
 """Audited writes against plain writes, and `audit verify` throughput.
 
-1. Writes: the same lab-result rows are inserted (and then each edited once) into two fresh databases of the
-   same schema: one with the audit triggers, one with every trigger dropped. The ratio audited / plain is the
-   cost of the audit trail. Run on SQLite and, when a server is given, PostgreSQL.
-2. Verify: a study generated like `jk500db demo --subjects N` is verified; events per second are printed.
+1. Bulk writes: the same lab-result rows are inserted in one statement (and then each edited once) into two
+   fresh databases of the same schema: one with the audit triggers, one with every trigger dropped. The ratio
+   audited / plain is the raw cost of the audit trail per row, the worst case: one row written costs one
+   chained audit row per filled field. Run on SQLite and, when a server is given, PostgreSQL.
+2. Form saves: the application's write path. Each lab result is saved as a data manager's form save is, in
+   its own ORM session and committed transaction, then edited once with a reason through
+   ``services.records.update_record``; the same into the schema without triggers.
+3. Verify: a study generated like `jk500db demo --subjects N` is verified; events per second are printed.
 
     python -m benchmarks.bench_audit [--rows 2000] [--subjects 1000] [--postgres URL]
 
@@ -35,6 +39,7 @@ from jk500db.db import create_engine
 from jk500db.demo.generator import generate_study
 from jk500db.models import LabResult, Site, Study, Subject
 from jk500db.models.vocabularies import ChangeSource, Sex
+from jk500db.services.records import update_record
 from jk500db.services.study_definition import SEED_DATA_DIR, load_study_definition
 from jk500db.services.terminology import load_ctcae_terms
 
@@ -151,6 +156,50 @@ def timed_writes(engine: sa.Engine, rows: int) -> tuple[float, float]:
     return inserted, edited
 
 
+def timed_form_saves(engine: sa.Engine, forms: int) -> tuple[float, float]:
+    """Seconds to save ``forms`` lab results one committed transaction each, then to edit each once (after
+    ``timed_writes``, whose subject they belong to)."""
+    with engine.connect() as conn:
+        sid = conn.execute(sa.select(Subject.id)).scalar_one()
+    base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    ids = []
+    start = time.perf_counter()
+    for i in range(forms):
+        with Session(engine, expire_on_commit=False) as session:
+            set_change_context(session, CONTEXT)
+            result = LabResult(
+                subject_id=sid,
+                test_code="NEUT",
+                specimen="blood",
+                collected_at=base + dt.timedelta(hours=i),
+                value_text="1.2",
+                value=Decimal("1.2"),
+                unit="10^9/L",
+                lln=Decimal("1.5"),
+                uln=Decimal("8"),
+            )
+            session.add(result)
+            session.commit()
+            ids.append(result.id)
+    inserted = time.perf_counter() - start
+    start = time.perf_counter()
+    for record_id in ids:
+        with Session(engine) as session:
+            set_change_context(session, CONTEXT)
+            record = session.get_one(LabResult, record_id)
+            update_record(session, record, {"value": Decimal("1.3")}, seen_version=record.version, reason="typo")
+            session.commit()
+    edited = time.perf_counter() - start
+    return inserted, edited
+
+
+def _print_ratio(kind: str, what: str, plain: float, audited: float) -> None:
+    print(
+        f"{kind:<10} {what:<28} plain {plain * 1000:8.1f} ms, audited {audited * 1000:8.1f} ms,"
+        f" ratio {audited / plain:5.2f}x"
+    )
+
+
 def bench_writes(kind: str, rows: int, folder: Path, server: str | None) -> None:
     with fresh_database(kind, folder, server) as audited, fresh_database(kind, folder, server) as plain:
         migrate.upgrade(audited)
@@ -158,14 +207,13 @@ def bench_writes(kind: str, rows: int, folder: Path, server: str | None) -> None
         drop_triggers(plain)
         plain_insert, plain_edit = timed_writes(plain, rows)
         audited_insert, audited_edit = timed_writes(audited, rows)
-    print(
-        f"{kind:<10} insert {rows} rows: plain {plain_insert * 1000:8.1f} ms, audited {audited_insert * 1000:8.1f} ms,"
-        f" ratio {audited_insert / plain_insert:5.2f}x"
-    )
-    print(
-        f"{kind:<10} edit   {rows} rows: plain {plain_edit * 1000:8.1f} ms, audited {audited_edit * 1000:8.1f} ms,"
-        f" ratio {audited_edit / plain_edit:5.2f}x"
-    )
+        forms = max(1, rows // 10)
+        plain_saves, plain_edits = timed_form_saves(plain, forms)
+        audited_saves, audited_edits = timed_form_saves(audited, forms)
+    _print_ratio(kind, f"bulk insert {rows} rows", plain_insert, audited_insert)
+    _print_ratio(kind, f"bulk edit {rows} rows", plain_edit, audited_edit)
+    _print_ratio(kind, f"form save x{forms}", plain_saves, audited_saves)
+    _print_ratio(kind, f"form edit x{forms}", plain_edits, audited_edits)
 
 
 def bench_verify(subjects: int, folder: Path) -> None:

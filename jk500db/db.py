@@ -55,6 +55,9 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         # SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation / Savepoints").
         kwargs.setdefault("connect_args", {}).setdefault("isolation_level", None)
     engine = sa.create_engine(resolved, **kwargs)
+    from jk500db.derivations import install  # late: the derivations import the models and services
+
+    install()  # every session commit recomputes derived values and runs the edit checks
     if resolved.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _prepare_sqlite_connection)
         event.listen(engine, "commit", clear_sqlite_context)

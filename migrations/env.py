@@ -57,8 +57,18 @@ def run_migrations_offline() -> None:
 
 def _run(connection: Connection) -> None:
     _configure(connection)
+    sqlite = connection.dialect.name == "sqlite"
     with context.begin_transaction():
-        context.run_migrations()
+        if sqlite:
+            # Batch mode rebuilds a table under a temporary name and renames it back. SQLite's modern RENAME
+            # re-parses every trigger that mentions the table, and the guard triggers on other tables mention
+            # it while it is briefly missing; the legacy rename does not. Triggers are recreated below.
+            connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+        try:
+            context.run_migrations()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA legacy_alter_table = OFF")
         # A migration may rebuild a table (SQLite's batch mode does), dropping its triggers: after migrations
         # that reach the head, (re)create every audit trigger from the current models. Only then: a run that
         # applied nothing (alembic check, current) must not quietly repair triggers someone removed, which

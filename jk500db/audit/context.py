@@ -62,6 +62,34 @@ def set_reason(target: Session | sa.Connection, reason: str | None) -> None:
     _apply(_connection(target), {"reason": reason.strip() if reason and reason.strip() else None})
 
 
+def current_reason(target: Session | sa.Connection) -> str | None:
+    """The reason the writes of this transaction are audited under, if one was given."""
+    connection = _connection(target)
+    if connection.dialect.name == "sqlite":
+        reason: str | None = connection.info.get(INFO_KEY, {}).get("reason")
+        return reason
+    value = connection.execute(sa.text("SELECT current_setting(:name, true)"), {"name": SETTING_PREFIX + "reason"})
+    return value.scalar() or None
+
+
+def has_actor(target: Session | sa.Connection) -> bool:
+    """Whether this transaction has a change context, i.e. could have written anything at all."""
+    connection = _connection(target)
+    if connection.dialect.name == "sqlite":
+        return connection.info.get(INFO_KEY, {}).get("actor_id") is not None
+    value = connection.execute(sa.text("SELECT current_setting(:name, true)"), {"name": SETTING_PREFIX + "actor_id"})
+    return bool(value.scalar())
+
+
+def transaction_key(target: Session | sa.Connection) -> str | None:
+    """The ``audit_event.transaction_id`` the triggers write for this transaction."""
+    connection = _connection(target)
+    if connection.dialect.name == "sqlite":
+        key: str | None = connection.info.get(INFO_KEY, {}).get("transaction_id")
+        return key
+    return str(connection.execute(sa.text("SELECT pg_current_xact_id()::text")).scalar())
+
+
 def _apply(connection: sa.Connection, settings: dict[str, str | None]) -> None:
     if connection.dialect.name == "sqlite":
         context = connection.info.setdefault(INFO_KEY, {})

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from jk500db.audit.triggers import AuditedTable, audited_tables, quote_name
 from jk500db.models import Base, ClinicalRecord
+from jk500db.models.base import derived_columns
 from jk500db.models.vocabularies import FormCode, LockLevel, LockMode
 
 GUARD_PREFIX = "jk500_guard_"
@@ -86,6 +87,15 @@ class GuardedTable:
     @property
     def name(self) -> str:
         return self.audited.name
+
+    @property
+    def derived(self) -> frozenset[str]:
+        """Computed columns: a recomputation alone does not clear SDV (SDV checks entered data)."""
+        return derived_columns(Base.metadata.tables[self.name])
+
+    @property
+    def entered_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.audited.columns if c not in self.derived)
 
     @property
     def trigger_names(self) -> tuple[str, ...]:
@@ -274,7 +284,7 @@ def sqlite_table_ddl(table: GuardedTable) -> list[str]:
         has_visit = table.visit_column is not None
         return _sqlite_lock_refusals(scopes, MODE_ORDER, form_label(table.form), DATA_CONSEQUENCE, has_visit)
 
-    changed = " OR ".join(f"OLD.{quote_name(c)} IS NOT NEW.{quote_name(c)}" for c in table.audited.columns)
+    changed = " OR ".join(f"OLD.{quote_name(c)} IS NOT NEW.{quote_name(c)}" for c in table.entered_columns)
     return (
         _sqlite_trigger(insert_name, "BEFORE INSERT", table.name, refusals([_sqlite_row_scope(table, "NEW")]))
         # A row may neither change inside a locked scope nor be moved into or out of one.
@@ -418,13 +428,14 @@ $$;
 POSTGRES_SDV_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION jk500_guard_sdv() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    -- TG_ARGV: 0 form code, 1 subject column, 2 visit column ('' when none), 3 unaudited columns
+    -- TG_ARGV: 0 form code, 1 subject column, 2 visit column ('' when none), 3 columns that do not
+    --         count as a change of entered data (unaudited and derived)
     unaudited text[] := string_to_array(TG_ARGV[3], ',');
     old_row jsonb;
     new_row jsonb := to_jsonb(NEW);
 BEGIN
     -- After an insert (a new row in a verified form) there is no old row; after an update, only a change
-    -- to an audited column counts.
+    -- to an entered (audited, not derived) column counts.
     IF TG_OP = 'UPDATE' THEN
         old_row := to_jsonb(OLD);
         IF (old_row - unaudited) = (new_row - unaudited) THEN
@@ -497,7 +508,7 @@ def _pg_trigger(name: str, timing: str, table: str, function: str, level: str = 
 def postgres_table_ddl(table: GuardedTable) -> list[str]:
     insert_name, update_name, sdv_name, sdv_insert_name = table.trigger_names
     where = f"'{table.form.value}', '{table.subject_column}', '{table.visit_column or ''}'"
-    unaudited = ",".join(sorted(table.audited.excluded))
+    unaudited = ",".join(sorted(table.audited.excluded | table.derived))
     return (
         _pg_trigger(insert_name, "BEFORE INSERT", table.name, f"jk500_guard_lock({where})")
         + _pg_trigger(update_name, "BEFORE UPDATE", table.name, f"jk500_guard_lock({where})")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, check, order_check, range_check, requires_check
 from jk500db.models.vocabularies import (
     AeAction,
@@ -57,9 +57,9 @@ class AdverseEvent(SubjectRecord, Base):
     #: CTCAE grade as the investigator assessed it (worst grade of the episode).
     grade: Mapped[int]
     #: derived: grade computed from the linked assessments (ASTCT episode maximum for CRS/ICANS).
-    derived_grade: Mapped[int | None]
+    derived_grade: Mapped[int | None] = derived()
     #: derived: rule id and version of derived_grade.
-    derived_grade_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    derived_grade_rule: Mapped[str | None] = derived(sa.String(60))
     #: why the investigator's grade differs from the derived one.
     grade_difference_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: serious adverse event.
@@ -91,9 +91,9 @@ class AdverseEvent(SubjectRecord, Base):
     #: outcome.
     outcome: Mapped[AeOutcome | None] = mapped_column(Vocabulary(AeOutcome))
     #: derived: in the DLT window, grade at or above the setting, not attributed elsewhere.
-    dlt_candidate: Mapped[bool | None]
+    dlt_candidate: Mapped[bool | None] = derived()
     #: derived: why it is (or is not) a DLT candidate.
-    dlt_reasons: Mapped[str | None] = mapped_column(sa.Text)
+    dlt_reasons: Mapped[str | None] = derived(sa.Text)
     #: the investigator's decision on a candidate.
     dlt_decision: Mapped[DltDecision | None] = mapped_column(Vocabulary(DltDecision))
     #: who decided.
@@ -103,19 +103,19 @@ class AdverseEvent(SubjectRecord, Base):
     #: when site staff first knew of the event (UTC): day 0 of the reporting clocks.
     awareness_at: Mapped[dt.datetime | None]
     #: derived: SAE report to the sponsor due (awareness + setting, default 24 h).
-    sponsor_report_due_at: Mapped[dt.datetime | None]
+    sponsor_report_due_at: Mapped[dt.datetime | None] = derived()
     #: when the SAE report reached the sponsor (UTC).
     sponsor_reported_at: Mapped[dt.datetime | None]
     #: derived: a suspected unexpected serious adverse reaction.
-    susar: Mapped[bool | None]
+    susar: Mapped[bool | None] = derived()
     #: derived: initial expedited report due (ICH E2A day 7 or 15).
-    regulator_initial_due_on: Mapped[dt.date | None]
+    regulator_initial_due_on: Mapped[dt.date | None] = derived()
     #: derived: follow-up report due (fatal or life-threatening: day 15).
-    regulator_follow_up_due_on: Mapped[dt.date | None]
+    regulator_follow_up_due_on: Mapped[dt.date | None] = derived()
     #: date the initial report was sent to the regulator.
     regulator_reported_on: Mapped[dt.date | None]
     #: derived: pending, overdue, submitted, submitted late.
-    report_status: Mapped[ReportStatus | None] = mapped_column(Vocabulary(ReportStatus))
+    report_status: Mapped[ReportStatus | None] = derived(Vocabulary(ReportStatus))
 
     subject: Mapped[Subject] = relationship(back_populates="adverse_events")
     term: Mapped[CtcaeTerm] = relationship()

@@ -24,7 +24,7 @@ class AuditEvent(Base):
     #: server UTC time of the change, ISO 8601 with "Z".
     occurred_at: Mapped[str] = mapped_column(sa.String(32))
     #: database transaction the change was part of.
-    transaction_id: Mapped[str | None] = mapped_column(sa.String(40))
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     #: user who made the change.
     actor_id: Mapped[int] = mapped_column()
     #: the user's printed name at the time.

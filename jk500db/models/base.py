@@ -62,6 +62,23 @@ class SubjectRecord(ClinicalRecord):
         return mapped_column(sa.ForeignKey("subject.id"), index=True, sort_order=-9)
 
 
+#: ``Column.info`` key marking a derived column.
+DERIVED = "derived"
+
+
+def derived(*args: Any, **kwargs: Any) -> Any:
+    """A column computed by ``jk500db.derivations`` from stored inputs; staff never type it.
+
+    Changes to derived columns alone do not clear SDV marks (SDV checks entered data against the source) and
+    do not themselves start another recomputation.
+    """
+    return mapped_column(*args, info={DERIVED: True}, **kwargs)
+
+
+def derived_columns(table: sa.Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if c.info.get(DERIVED))
+
+
 def removal_check() -> sa.CheckConstraint:
     """A removed record says why."""
     from jk500db.models.types import check

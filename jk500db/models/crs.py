@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, positive_check, range_check
 from jk500db.models.vocabularies import FormCode, OxygenDevice, Vasopressor
 
@@ -46,13 +46,13 @@ class CrsAssessment(SubjectRecord, Base):
     #: death due to CRS.
     death: Mapped[bool] = mapped_column(default=False)
     #: derived: ASTCT grade 0-5.
-    astct_grade: Mapped[int | None]
+    astct_grade: Mapped[int | None] = derived()
     #: derived: why that grade.
-    grade_reasons: Mapped[str | None] = mapped_column(sa.Text)
+    grade_reasons: Mapped[str | None] = derived(sa.Text)
     #: derived: rule id and version.
-    grade_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    grade_rule: Mapped[str | None] = derived(sa.String(60))
     #: derived: settings used, JSON.
-    grade_settings: Mapped[str | None] = mapped_column(sa.Text)
+    grade_settings: Mapped[str | None] = derived(sa.Text)
 
     adverse_event: Mapped[AdverseEvent | None] = relationship(back_populates="crs_assessments")
     vasopressors: Mapped[list[CrsVasopressor]] = relationship(back_populates="assessment")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, range_check
 from jk500db.models.vocabularies import CapdAnswer, Consciousness, FormCode, IcansInstrument, RaisedIcp, Seizure
 
@@ -29,11 +29,11 @@ class IcansAssessment(SubjectRecord, Base):
     #: when assessed (UTC).
     assessed_at: Mapped[dt.datetime]
     #: derived: completed years of age at the assessment.
-    age_years: Mapped[int | None]
+    age_years: Mapped[int | None] = derived()
     #: developmental delay (CAPD is used at any age when the setting says so).
     developmental_delay: Mapped[bool] = mapped_column(default=False)
     #: ICE or CAPD (derived from age and developmental delay).
-    instrument: Mapped[IcansInstrument | None] = mapped_column(Vocabulary(IcansInstrument))
+    instrument: Mapped[IcansInstrument | None] = derived(Vocabulary(IcansInstrument))
     #: ICE score 0-10.
     ice_score: Mapped[int | None]
     #: CAPD item 1: eye contact with the caregiver (reverse-scored).
@@ -53,7 +53,7 @@ class IcansAssessment(SubjectRecord, Base):
     #: CAPD item 8: takes a long time to respond to interactions.
     capd_8: Mapped[CapdAnswer | None] = _capd_item()
     #: derived: CAPD total 0-32.
-    capd_total: Mapped[int | None]
+    capd_total: Mapped[int | None] = derived()
     #: the child could not perform the assessment.
     unable_to_perform: Mapped[bool] = mapped_column(default=False)
     #: level of consciousness.
@@ -71,13 +71,13 @@ class IcansAssessment(SubjectRecord, Base):
     #: death due to ICANS.
     death: Mapped[bool] = mapped_column(default=False)
     #: derived: ASTCT grade 0-5.
-    astct_grade: Mapped[int | None]
+    astct_grade: Mapped[int | None] = derived()
     #: derived: why that grade.
-    grade_reasons: Mapped[str | None] = mapped_column(sa.Text)
+    grade_reasons: Mapped[str | None] = derived(sa.Text)
     #: derived: rule id and version.
-    grade_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    grade_rule: Mapped[str | None] = derived(sa.String(60))
     #: derived: settings used, JSON.
-    grade_settings: Mapped[str | None] = mapped_column(sa.Text)
+    grade_settings: Mapped[str | None] = derived(sa.Text)
 
     adverse_event: Mapped[AdverseEvent | None] = relationship(back_populates="icans_assessments")
 

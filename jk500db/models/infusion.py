@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import check, order_check, positive_check, range_check, requires_check
 from jk500db.models.vocabularies import FormCode
 
@@ -38,9 +38,9 @@ class Infusion(SubjectRecord, Base):
     #: weight used for the cell dose, kg.
     weight_kg: Mapped[Decimal | None]
     #: derived: cells infused per kg of body weight.
-    dose_cells_per_kg: Mapped[Decimal | None]
+    dose_cells_per_kg: Mapped[Decimal | None] = derived()
     #: protocol dose for this infusion, cells/kg (from the study definition).
-    planned_cells_per_kg: Mapped[Decimal | None]
+    planned_cells_per_kg: Mapped[Decimal | None] = derived()
     #: cell viability of the product, %.
     viability_pct: Mapped[Decimal | None]
     #: volume infused, mL.

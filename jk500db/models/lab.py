@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, check, range_check, value_or_reason_check
 from jk500db.models.vocabularies import FormCode, LabTest, MissingReason, Specimen
 
@@ -57,17 +57,17 @@ class LabResult(SubjectRecord, Base):
     #: life-threatening consequences (grade 4 of several terms).
     life_threatening: Mapped[bool] = mapped_column(default=False)
     #: derived: CTCAE v5.0 grade, 0 = no gradable abnormality.
-    ctcae_grade: Mapped[int | None]
+    ctcae_grade: Mapped[int | None] = derived()
     #: derived: the CTCAE term graded.
-    ctcae_term: Mapped[str | None] = mapped_column(sa.String(120))
+    ctcae_term: Mapped[str | None] = derived(sa.String(120))
     #: derived: why that grade (the criterion that decided it).
-    grade_reasons: Mapped[str | None] = mapped_column(sa.Text)
+    grade_reasons: Mapped[str | None] = derived(sa.Text)
     #: derived: rule id and version.
-    grade_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    grade_rule: Mapped[str | None] = derived(sa.String(60))
     #: derived: settings used, JSON.
-    grade_settings: Mapped[str | None] = mapped_column(sa.Text)
+    grade_settings: Mapped[str | None] = derived(sa.Text)
     #: derived: the baseline value the grade was computed against.
-    baseline_value: Mapped[Decimal | None]
+    baseline_value: Mapped[Decimal | None] = derived()
 
     visit: Mapped[Visit | None] = relationship()
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
-from jk500db.models.types import Vocabulary, check, range_check, requires_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
+from jk500db.models.types import Vocabulary, range_check, requires_check
 from jk500db.models.vocabularies import FormCode, MrdMethod, ResponseCategory
 
 
@@ -44,18 +44,18 @@ class ResponseAssessment(SubjectRecord, Base):
     #: the assay's threshold, %.
     mrd_threshold_pct: Mapped[Decimal | None]
     #: derived: ELN 2022 category.
-    eln_category: Mapped[ResponseCategory | None] = mapped_column(Vocabulary(ResponseCategory))
+    eln_category: Mapped[ResponseCategory | None] = derived(Vocabulary(ResponseCategory))
     #: derived: MRD-negative (CR/CRh/CRi only).
-    mrd_negative: Mapped[bool | None]
+    mrd_negative: Mapped[bool | None] = derived()
     #: derived: why that category.
-    eln_reasons: Mapped[str | None] = mapped_column(sa.Text)
+    eln_reasons: Mapped[str | None] = derived(sa.Text)
     #: derived: rule id and version.
-    eln_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    eln_rule: Mapped[str | None] = derived(sa.String(60))
     #: derived: settings used, JSON.
-    eln_settings: Mapped[str | None] = mapped_column(sa.Text)
+    eln_settings: Mapped[str | None] = derived(sa.Text)
     #: the investigator's assessment.
     investigator_category: Mapped[ResponseCategory | None] = mapped_column(Vocabulary(ResponseCategory))
-    #: why the investigator's category differs from the derived one.
+    #: why the investigator's category differs from the derived one (a difference opens a query).
     investigator_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
@@ -67,12 +67,5 @@ class ResponseAssessment(SubjectRecord, Base):
         range_check("mrd_pct", 0, 100),
         range_check("mrd_threshold_pct", 0, 100),
         requires_check("mrd_method", "mrd_pct IS NOT NULL", "an MRD value needs its method"),
-        check(
-            "investigator_category IS NULL OR eln_category IS NULL OR investigator_category = eln_category"
-            " OR investigator_reason IS NOT NULL",
-            "investigator_reason_required",
-            field="investigator_reason",
-            rule="an investigator's category differing from the derived one needs a reason",
-        ),
         removal_check(),
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, check, order_check, requires_check, value_or_reason_check
 from jk500db.models.vocabularies import (
     CnsStatus,
@@ -73,11 +73,11 @@ class Screening(SubjectRecord, Base):
     investigator_exclusion_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     #: derived: True eligible, False not, None not evaluable (a criterion is missing).
-    eligible_derived: Mapped[bool | None]
+    eligible_derived: Mapped[bool | None] = derived()
     #: rule id and version that produced the derived result.
-    eligibility_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    eligibility_rule: Mapped[str | None] = derived(sa.String(60))
     #: settings used, as JSON text.
-    eligibility_settings: Mapped[str | None] = mapped_column(sa.Text)
+    eligibility_settings: Mapped[str | None] = derived(sa.Text)
     #: the investigator's confirmation of eligibility (signed; the signature is its own record).
     investigator_confirmed: Mapped[bool | None]
     #: who confirmed.
@@ -144,11 +144,11 @@ class EligibilityCriterion(SubjectRecord, Base):
     #: inclusion or exclusion.
     kind: Mapped[CriterionKind] = mapped_column(Vocabulary(CriterionKind))
     #: derived: pass (met / not excluded), fail, or missing (not evaluable).
-    status: Mapped[CriterionStatus] = mapped_column(Vocabulary(CriterionStatus))
+    status: Mapped[CriterionStatus] = derived(Vocabulary(CriterionStatus))
     #: derived: the values and the rule that decided the status.
-    evidence: Mapped[str] = mapped_column(sa.Text)
+    evidence: Mapped[str] = derived(sa.Text)
     #: rule id and version that produced the status.
-    rule: Mapped[str] = mapped_column(sa.String(60))
+    rule: Mapped[str] = derived(sa.String(60))
     #: the investigator's status where it differs from the derived one.
     investigator_status: Mapped[CriterionStatus | None] = mapped_column(Vocabulary(CriterionStatus))
     #: why the investigator differs.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, check, order_check, positive_check, requires_check
 from jk500db.models.vocabularies import Agent, BsaFormula, DoseBasis, DoseUnit, FormCode, Route
 
@@ -43,27 +43,27 @@ class DrugAdministration(SubjectRecord, Base):
     #: date height and weight were measured.
     measured_on: Mapped[dt.date | None]
     #: BSA formula used (derived from the rule settings).
-    bsa_formula: Mapped[BsaFormula | None] = mapped_column(Vocabulary(BsaFormula))
+    bsa_formula: Mapped[BsaFormula | None] = derived(Vocabulary(BsaFormula))
     #: derived: body surface area, m², unrounded.
-    bsa_m2: Mapped[Decimal | None]
+    bsa_m2: Mapped[Decimal | None] = derived()
     #: protocol dose per basis unit (from the regimen).
-    dose_per_basis: Mapped[Decimal | None]
+    dose_per_basis: Mapped[Decimal | None] = derived()
     #: the regimen's dose basis.
-    dose_basis: Mapped[DoseBasis | None] = mapped_column(Vocabulary(DoseBasis))
+    dose_basis: Mapped[DoseBasis | None] = derived(Vocabulary(DoseBasis))
     #: derived: planned dose in dose_unit.
-    planned_dose: Mapped[Decimal | None]
+    planned_dose: Mapped[Decimal | None] = derived()
     #: dose actually given, in dose_unit.
     actual_dose: Mapped[Decimal | None]
     #: unit of planned and actual dose.
     dose_unit: Mapped[DoseUnit] = mapped_column(Vocabulary(DoseUnit))
     #: derived: (actual − planned) / planned × 100.
-    deviation_pct: Mapped[Decimal | None]
+    deviation_pct: Mapped[Decimal | None] = derived()
     #: derived: the deviation exceeds the setting dosing.deviation_pct.
-    deviation: Mapped[bool | None]
+    deviation: Mapped[bool | None] = derived()
     #: derived: rule id and version of the dose derivation.
-    dose_rule: Mapped[str | None] = mapped_column(sa.String(60))
+    dose_rule: Mapped[str | None] = derived(sa.String(60))
     #: derived: settings used, JSON.
-    dose_settings: Mapped[str | None] = mapped_column(sa.Text)
+    dose_settings: Mapped[str | None] = derived(sa.Text)
     #: the dose was not given.
     not_given: Mapped[bool] = mapped_column(default=False)
     #: why it was not given.

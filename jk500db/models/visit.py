@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, check, requires_check
 from jk500db.models.vocabularies import FormCode, FormStatusCode, VisitStatus, WindowStatus
 
@@ -36,11 +36,11 @@ class Visit(SubjectRecord, Base):
     #: why the visit was missed.
     missed_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: derived: protocol day (day 0 = first JK500 infusion, no gap).
-    protocol_day: Mapped[int | None]
+    protocol_day: Mapped[int | None] = derived()
     #: derived: SDTM study day (no day 0) against the first lymphodepletion dose.
-    study_day: Mapped[int | None]
+    study_day: Mapped[int | None] = derived()
     #: derived: early, in window or late against the schedule.
-    window_status: Mapped[WindowStatus | None] = mapped_column(Vocabulary(WindowStatus))
+    window_status: Mapped[WindowStatus | None] = derived(Vocabulary(WindowStatus))
 
     subject: Mapped[Subject] = relationship(back_populates="visits")
     definition: Mapped[VisitDefinition | None] = relationship()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jk500db.models.base import Base, SubjectRecord, removal_check
+from jk500db.models.base import Base, SubjectRecord, derived, removal_check
 from jk500db.models.types import Vocabulary, positive_check, range_check, requires_check
 from jk500db.models.vocabularies import FormCode, VitalTimepoint
 
@@ -47,7 +47,7 @@ class VitalSigns(SubjectRecord, Base):
     #: height, cm.
     height_cm: Mapped[Decimal | None]
     #: derived: body surface area, m² (rule setting's formula, unrounded).
-    bsa_m2: Mapped[Decimal | None]
+    bsa_m2: Mapped[Decimal | None] = derived()
 
     visit: Mapped[Visit | None] = relationship()
     infusion: Mapped[Infusion | None] = relationship(back_populates="vital_signs")

@@ -122,6 +122,19 @@ def active_locks(session: Session) -> list[RecordLock]:
     return list(session.scalars(sa.select(RecordLock).where(RecordLock.unlocked_at.is_(None)).order_by(RecordLock.id)))
 
 
+def lock_covers(lock: RecordLock, scope: RecordScope) -> bool:
+    """Whether an active ``lock`` covers ``scope``: ``covering_locks``'s rule for locks already loaded."""
+    if lock.level == LockLevel.STUDY:
+        return True
+    if lock.subject_id != scope.subject_id:
+        return False
+    if lock.level == LockLevel.SUBJECT:
+        return True
+    if lock.level == LockLevel.VISIT:
+        return scope.visit_id is not None and lock.visit_id == scope.visit_id
+    return lock.form_code == scope.form_code and lock.visit_id in (None, scope.visit_id)
+
+
 def covering_locks(
     session: Session, scope: RecordScope, *, modes: tuple[LockMode, ...] = (LockMode.LOCK, LockMode.FREEZE)
 ) -> list[RecordLock]:

@@ -116,9 +116,11 @@ def open_automatic_query(
     record_id: int,
     field_name: str | None,
     text: str,
+    origin: QueryOrigin = QueryOrigin.EDIT_CHECK,
     now: dt.datetime | None = None,
 ) -> Query:
-    """An edit check raises a query; an unclosed one from the same check on the same field is reused.
+    """An edit check (or a derived value differing from the investigator's) raises a query; an unclosed one
+    from the same rule on the same field is reused.
 
     Edit checks run on every save, so reusing the open query keeps one conversation per discrepancy.
     """
@@ -141,12 +143,36 @@ def open_automatic_query(
         record_id=record_id,
         field_name=field_name,
         status=QueryStatus.OPEN,
-        origin=QueryOrigin.EDIT_CHECK,
+        origin=origin,
         rule_id=rule_id,
         opened_by_id=None,
         opened_at=now or _utcnow(),
     )
     return _new_query(session, query, None, body)
+
+
+def open_automatic_queries(session: Session, *, rule_id: str, table_name: str, record_id: int) -> list[Query]:
+    """Open queries a rule raised on a record (answered and closed ones are past)."""
+    return list(
+        session.scalars(
+            sa.select(Query).where(
+                Query.rule_id == rule_id,
+                Query.table_name == table_name,
+                Query.record_id == record_id,
+                Query.opened_by_id.is_(None),
+                Query.status == QueryStatus.OPEN,
+            )
+        )
+    )
+
+
+def answer_automatic_query(session: Session, query: Query, *, text: str, now: dt.datetime | None = None) -> None:
+    """The system answers its own query once the data no longer break the rule; a monitor still closes it.
+    The caller has set the reason the change is audited under."""
+    now = now or _utcnow()
+    query.status = QueryStatus.ANSWERED
+    query.answered_at = now
+    _message(session, query, None, _text(text), now)
 
 
 def _check_status(query: Query, allowed: set[QueryStatus], what: str) -> None:

@@ -1,0 +1,94 @@
+"""CTCAE v5.0 grade of each laboratory result, against the subject's baseline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from jk500db.clinical import ctcae
+from jk500db.clinical.numbers import ClinicalInputError
+from jk500db.clinical.settings import RuleSettings
+from jk500db.derivations.provenance import assign, reasons_text, rule_label, settings_json
+from jk500db.derivations.subject_data import SubjectData, live
+from jk500db.models import LabResult
+from jk500db.models.vocabularies import LabTest
+
+#: Tests CTCAE v5.0 grades (the others, e.g. CRP, ferritin and IL-6, are collected but not graded).
+GRADED_TESTS = frozenset(
+    {
+        LabTest.NEUT,
+        LabTest.PLAT,
+        LabTest.WBC,
+        LabTest.LYM,
+        LabTest.HGB,
+        LabTest.ALT,
+        LabTest.AST,
+        LabTest.BILI,
+        LabTest.CREAT,
+        LabTest.K,
+        LabTest.PHOS,
+        LabTest.FIBRINO,
+    }
+)
+
+
+def baseline_anchor(data: SubjectData, settings: RuleSettings) -> dt.datetime | None:
+    """Setting ``ctcae.baseline_anchor``: the first lymphodepletion dose (default) or the first infusion."""
+    if settings.ctcae_baseline_anchor == "first_infusion":
+        return min((i.started_at for i in live(data.infusions)), default=None)
+    return data.first_lymphodepletion
+
+
+def baseline(result: LabResult, data: SubjectData, settings: RuleSettings) -> Decimal | None:
+    """The last value of the same test, in the same unit, on or before the anchor; only results after the
+    anchor are graded against it (a pre-treatment value is graded against the normal range)."""
+    anchor = baseline_anchor(data, settings)
+    if anchor is None or result.collected_at <= anchor:
+        return None
+    earlier = [
+        r
+        for r in live(data.labs)
+        if r.test_code == result.test_code and r.unit == result.unit and r.value is not None
+        if r.collected_at <= anchor
+    ]
+    return max(earlier, key=lambda r: r.collected_at).value if earlier else None
+
+
+def derive_labs(data: SubjectData, settings: RuleSettings) -> None:
+    for result in live(data.labs):
+        if result.test_code not in GRADED_TESTS or result.value is None:
+            reason = "not graded: no value" if result.value is None else "not graded: no CTCAE v5.0 lab term"
+            assign(result, ctcae_grade=None, ctcae_term=None, grade_reasons=reason, grade_rule=None,
+                   grade_settings=None, baseline_value=None)  # fmt: skip
+            continue
+        base = baseline(result, data, settings)
+        try:
+            graded = ctcae.grade_lab(
+                result.test_code.value,
+                result.value,
+                result.unit or "",
+                lln=result.lln,
+                uln=result.uln,
+                baseline=base,
+                transfusion_indicated=result.transfusion_indicated,
+                symptomatic=result.symptomatic,
+                intervention_indicated=result.intervention_indicated,
+                oral_replacement_indicated=result.oral_replacement_indicated,
+                hospitalization_indicated=result.hospitalization_indicated,
+                life_threatening=result.life_threatening,
+                settings=settings,
+            )
+        except ClinicalInputError as error:
+            assign(result, ctcae_grade=None, ctcae_term=None, grade_reasons=f"not graded: {error}",
+                   grade_rule=rule_label(ctcae.LAB_RULE_PREFIX + result.test_code.value, ctcae.RULE_VERSION),
+                   grade_settings=None, baseline_value=base)  # fmt: skip
+            continue
+        assign(
+            result,
+            ctcae_grade=graded.grade,
+            ctcae_term=graded.term,
+            grade_reasons=reasons_text(graded.reasons),
+            grade_rule=rule_label(graded.rule_id, graded.rule_version),
+            grade_settings=settings_json(graded.settings),
+            baseline_value=base,
+        )

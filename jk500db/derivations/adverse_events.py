@@ -21,7 +21,9 @@ STATUS_ORDER = (ReportStatus.OVERDUE, ReportStatus.PENDING, ReportStatus.SUBMITT
 
 def episode_grade(event: AdverseEvent) -> tuple[int | None, str | None]:
     """The highest ASTCT grade of the event's CRS or ICANS assessments (None without graded assessments)."""
-    grades = [a.astct_grade for a in (*live(event.crs_assessments), *live(event.icans_assessments))]
+    grades = [a.astct_grade for a in live(event.crs_assessments)] + [
+        a.astct_grade for a in live(event.icans_assessments)
+    ]
     graded = [g for g in grades if g is not None]
     if not graded:
         return None, None

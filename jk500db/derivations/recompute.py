@@ -30,7 +30,7 @@ from jk500db.derivations.labs import derive_labs
 from jk500db.derivations.response import derive_responses
 from jk500db.derivations.subject_data import CHUNK, StudyContext, SubjectData, load_subjects
 from jk500db.derivations.visits import derive_visits
-from jk500db.models import Subject
+from jk500db.models import Subject, Visit
 from jk500db.models.base import ClinicalRecord
 from jk500db.services.locks import RecordScope, active_locks, lock_covers
 
@@ -71,8 +71,8 @@ def _reason(session: Session) -> Iterator[None]:
 
 
 def _scope(record: ClinicalRecord) -> RecordScope:
-    subject_id = record.id if type(record).__tablename__ == "subject" else record.subject_id  # type: ignore[attr-defined]
-    visit_id = record.id if type(record).__tablename__ == "visit" else getattr(record, "visit_id", None)
+    subject_id = record.id if isinstance(record, Subject) else record.subject_id
+    visit_id = record.id if isinstance(record, Visit) else getattr(record, "visit_id", None)
     return RecordScope(subject_id, visit_id, type(record).__form__)
 
 

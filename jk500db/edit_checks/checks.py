@@ -193,7 +193,10 @@ def body_plausible(record: Any, _: CheckContext) -> str | None:
         value = getattr(record, measure)
         if value is None:
             continue
-        verdict = plausibility.check_body(measure, value)
+        try:
+            verdict = plausibility.check_body(measure, value)
+        except ClinicalInputError as error:
+            return str(error)  # e.g. a negative weight: refused with the rule it breaks
         if not verdict.plausible:
             return verdict.reason
     return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,7 +32,7 @@ from jk500db.derivations.response import derive_responses
 from jk500db.derivations.subject_data import CHUNK, StudyContext, SubjectData, load_subjects
 from jk500db.derivations.visits import derive_visits
 from jk500db.models import Subject, Visit
-from jk500db.models.base import ClinicalRecord
+from jk500db.models.base import ClinicalRecord, SubjectRecord
 from jk500db.services.locks import RecordScope, active_locks, lock_covers
 
 #: ``Session.info`` key: a callable returning aware UTC now (the web app's clock; tests move time with it).
@@ -71,7 +72,7 @@ def _reason(session: Session) -> Iterator[None]:
 
 
 def _scope(record: ClinicalRecord) -> RecordScope:
-    subject_id = record.id if isinstance(record, Subject) else record.subject_id
+    subject_id = record.id if isinstance(record, Subject) else cast(SubjectRecord, record).subject_id
     visit_id = record.id if isinstance(record, Visit) else getattr(record, "visit_id", None)
     return RecordScope(subject_id, visit_id, type(record).__form__)
 

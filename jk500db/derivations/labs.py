@@ -67,7 +67,7 @@ def derive_labs(data: SubjectData, settings: RuleSettings) -> None:
                 result.test_code.value,
                 result.value,
                 result.unit or "",
-                lln=result.lln,
+                lln=result.lln or None,  # a range written "0-40" has no lower limit to grade against
                 uln=result.uln,
                 baseline=base,
                 transfusion_indicated=result.transfusion_indicated,

@@ -31,7 +31,7 @@ from jk500db.derivations.labs import derive_labs
 from jk500db.derivations.response import derive_responses
 from jk500db.derivations.subject_data import CHUNK, StudyContext, SubjectData, load_subjects
 from jk500db.derivations.visits import derive_visits
-from jk500db.models import Subject, Visit
+from jk500db.models import RecordLock, Subject, Visit
 from jk500db.models.base import ClinicalRecord, SubjectRecord
 from jk500db.services.locks import RecordScope, active_locks, lock_covers
 
@@ -77,11 +77,8 @@ def _scope(record: ClinicalRecord) -> RecordScope:
     return RecordScope(subject_id, visit_id, type(record).__form__)
 
 
-def _hold_locked(session: Session) -> None:
+def _hold_locked(session: Session, locks: list[RecordLock]) -> None:
     """Drop pending derived changes of records under a lock or freeze (the database would refuse them)."""
-    locks = active_locks(session)
-    if not locks:
-        return
     for record in [*session.new, *session.dirty]:
         if isinstance(record, ClinicalRecord) and any(lock_covers(lock, _scope(record)) for lock in locks):
             if record in session.new:
@@ -111,12 +108,15 @@ def recompute_subjects(
     for record in changed:
         by_subject.setdefault(record.subject_id, []).append(record)
     ids = sorted(set(subject_ids) | set(by_subject))
+    locks = active_locks(session)
     with _reason(session):
         for chunk in _chunks(ids):
             subjects = load_subjects(session, chunk)
-            for data in subjects.values():
-                derive_subject(session, data, study, now)
-            _hold_locked(session)
+            # No autoflush while deriving: changes to locked records must be dropped before anything is written.
+            with session.no_autoflush:
+                for data in subjects.values():
+                    derive_subject(session, data, study, now)
+                _hold_locked(session, locks)
             session.flush()
             if check:
                 for subject_id, data in subjects.items():

@@ -63,6 +63,4 @@ def edit_check(
 
 
 def checks_for(model: type[Any]) -> list[EditCheck]:
-    from jk500db.edit_checks import checks  # noqa: F401  (importing registers them)
-
     return [c for c in REGISTRY if c.model is model]

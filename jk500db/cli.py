@@ -253,6 +253,18 @@ def demo(subjects: int, sites: int, seed: int) -> None:
     click.echo(f"Generated {summary}.")
 
 
+@main.command()
+@_handle_errors
+def derive() -> None:
+    """Recompute every derived value: after a change of rule settings, an unlock, or a raw-SQL correction."""
+    from jk500db.derivations import recompute_all
+
+    with _database("jk500db derive", reason="derived values recomputed on request") as (_engine, session):
+        count = recompute_all(session)
+        session.commit()
+    click.echo(f"Recomputed the derived values of {count} subject(s).")
+
+
 @main.group()
 def audit() -> None:
     """Check and export the audit trail."""

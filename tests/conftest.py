@@ -136,12 +136,33 @@ ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With PostgreSQL required, a run in which no PostgreSQL test passed is a failure, whatever else passed."""
-    if os.environ.get(REQUIRE_POSTGRES_VARIABLE) != "1" or exitstatus != 0:
+    """With PostgreSQL required, a run in which no PostgreSQL test passed is a failure, whatever else passed.
+    Likewise with the browser required (``JK500DB_REQUIRE_BROWSER=1``, as in CI): a run in which a browser test
+    was skipped, or none passed, fails (tests/browser/conftest.py)."""
+    require_browser_variable = "JK500DB_REQUIRE_BROWSER"
+    require_postgres = os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1"
+    require_browser = os.environ.get(require_browser_variable) == "1"
+    if not (require_postgres or require_browser) or exitstatus != 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = reporter.stats.get("passed", []) if reporter else []
-    if not any("postgresql" in report.nodeid for report in passed):
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+
+    def is_browser_test(report: pytest.TestReport | pytest.CollectReport) -> bool:
+        # The marker, or the folder: a module skipped as a whole reports no markers.
+        return "browser" in getattr(report, "keywords", {}) or report.nodeid.startswith("tests/browser/")
+
+    problems: list[str] = []
+    if require_postgres and not any("postgresql" in report.nodeid for report in passed):
+        problems.append(f"{REQUIRE_POSTGRES_VARIABLE}=1 but no PostgreSQL test passed")
+    if require_browser:
+        skipped_browser = sum(1 for report in skipped if is_browser_test(report))
+        if skipped_browser:
+            problems.append(f"{require_browser_variable}=1 but {skipped_browser} browser test(s) were skipped")
+        elif not any(is_browser_test(report) for report in passed):
+            problems.append(f"{require_browser_variable}=1 but no browser test passed")
+    if problems:
         if reporter:
-            reporter.write_line(f"{REQUIRE_POSTGRES_VARIABLE}=1 but no PostgreSQL test passed", red=True)
+            for problem in problems:
+                reporter.write_line(problem, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from jk500db import migrate
+from jk500db.audit.context import set_change_context, system_context
 from jk500db.cli import EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, main
 from jk500db.db import create_engine
-from jk500db.models import CtcaeTerm, Subject, User
+from jk500db.models import AuditEvent, CtcaeTerm, LabResult, Subject, User
 from tests.conftest import ENGINES
 
 
@@ -205,3 +206,32 @@ def test_the_console_script_is_installed_and_answers() -> None:
     assert completed.returncode == 0
     for command in ("init", "serve", "user", "demo"):
         assert command in completed.stdout
+
+
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
+def test_derive_recomputes_values_changed_behind_the_apps_back(fresh_database: str, tmp_path: Path) -> None:
+    """Issue 4: a grade overwritten by raw SQL (audited, but outside the derivations) is put right by
+    `jk500db derive`, and the correction is itself audited."""
+    assert run(fresh_database, "init", "--demo", instance=tmp_path).exit_code == 0
+    engine = create_engine(fresh_database)
+    try:
+        with engine.begin() as conn:
+            set_change_context(conn, system_context("pytest", reason="tampering for the test"))
+            graded = conn.scalar(sa.select(sa.func.min(LabResult.id)).where(LabResult.ctcae_grade.is_not(None)))
+            expected = conn.scalar(sa.select(LabResult.ctcae_grade).where(LabResult.id == graded))
+            conn.execute(sa.update(LabResult).where(LabResult.id == graded).values(ctcae_grade=5))
+        result = run(fresh_database, "derive", instance=tmp_path)
+        assert result.exit_code == 0, result.output
+        assert "Recomputed the derived values of 12 subject(s)." in result.output
+        with engine.connect() as conn:
+            assert conn.scalar(sa.select(LabResult.ctcae_grade).where(LabResult.id == graded)) == expected
+            reasons = conn.scalars(
+                sa.select(AuditEvent.reason).where(
+                    AuditEvent.table_name == "lab_result",
+                    AuditEvent.row_key == str(graded),
+                    AuditEvent.field_name == "ctcae_grade",
+                )
+            ).all()
+            assert reasons[-1] == "derived values recomputed on request"
+    finally:
+        engine.dispose()

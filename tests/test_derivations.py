@@ -393,3 +393,13 @@ def test_recompute_all_brings_every_subject_up_to_date(session: Session) -> None
     assert recompute_all(session) == 1
     session.refresh(lab)
     assert lab.ctcae_grade == 4
+
+
+def test_add_record_shows_the_derived_values_at_once(session: Session) -> None:
+    from jk500db.services.records import add_record
+
+    lab = LabResult(subject_id=factories.subject(session).id, test_code=LabTest.PLAT, value=Decimal("20"),
+                    value_text="20", unit="10^9/L", lln=Decimal("150"), uln=Decimal("450"),
+                    collected_at=dt.datetime(2025, 1, 12, 7, 0, tzinfo=UTC))  # fmt: skip
+    add_record(session, lab)
+    assert (lab.ctcae_grade, lab.ctcae_term) == (4, "Platelet count decreased")  # PLT < 25

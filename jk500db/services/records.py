@@ -1,4 +1,5 @@
-"""Editing a clinical record: optimistic concurrency, a reason for change, soft removal.
+"""Entering and editing a clinical record: optimistic concurrency, a reason for change, soft removal; derived
+values and edit checks follow each save (``jk500db.derivations``).
 
 Two people may open the same form. Each save carries the version the person saw; a save against an older
 version is refused with the name of whoever changed the record since, and when, so nothing is silently
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.orm.exc import StaleDataError
 
 from jk500db.audit.context import set_reason
+from jk500db.derivations import derive_pending
 from jk500db.errors import Jk500Error, ValidationError
 from jk500db.models import AuditEvent, ClinicalRecord
 
@@ -69,6 +71,17 @@ def update_record(
     except StaleDataError:
         session.rollback()
         raise _stale(session, record) from None
+    derive_pending(session)
+
+
+def add_record(session: Session, record: ClinicalRecord) -> None:
+    """First entry of a record: flush it and derive what depends on it; never commit.
+
+    A hard edit check refuses with ``ValidationError``; the caller rolls back, so nothing is half-written.
+    """
+    session.add(record)
+    session.flush()
+    derive_pending(session)
 
 
 def remove_record(

@@ -41,8 +41,8 @@ def derive_crs(assessment: CrsAssessment, settings: RuleSettings) -> None:
             max_temp_c=assessment.max_temp_c,
             prior_crs_treated=assessment.prior_crs_treated,
             hypotension=assessment.hypotension,
-            vasopressors=[v.drug.value for v in live(assessment.vasopressors)],
-            oxygen=oxygen.value,
+            vasopressors=[str(v.drug) for v in live(assessment.vasopressors)],
+            oxygen=str(oxygen),
             oxygen_flow_l_min=assessment.oxygen_flow_l_min,
             other_cause=assessment.other_cause,
             death=assessment.death,
@@ -65,7 +65,7 @@ def derive_icans(assessment: IcansAssessment, data: SubjectData, settings: RuleS
     age = schedule.age_in_years(data.subject.birth_date, assessment.assessed_at.date())
     tool = instrument(age, assessment.developmental_delay, settings)
     answers = [getattr(assessment, f"capd_{i}") for i in range(1, 9)]
-    total = astct.capd_total([a.value for a in answers]) if all(a is not None for a in answers) else None
+    total = astct.capd_total([str(a) for a in answers]) if all(a is not None for a in answers) else None
     assign(assessment, age_years=age, instrument=tool, capd_total=total)
     try:
         result = astct.grade_icans(
@@ -73,11 +73,11 @@ def derive_icans(assessment: IcansAssessment, data: SubjectData, settings: RuleS
             ice_score=assessment.ice_score if tool == IcansInstrument.ICE else None,
             capd_score=total if tool == IcansInstrument.CAPD else None,
             unable_to_perform=assessment.unable_to_perform,
-            consciousness=assessment.consciousness.value,
+            consciousness=str(assessment.consciousness),
             global_aphasia=assessment.global_aphasia,
-            seizure=assessment.seizure.value,
+            seizure=str(assessment.seizure),
             motor_weakness=assessment.motor_weakness,
-            raised_icp=assessment.raised_icp.value,
+            raised_icp=str(assessment.raised_icp),
             developmental_delay=assessment.developmental_delay,
             other_cause=assessment.other_cause,
             death=assessment.death,

@@ -39,32 +39,41 @@ def baseline_anchor(data: SubjectData, settings: RuleSettings) -> dt.datetime | 
     return data.first_lymphodepletion
 
 
-def baseline(result: LabResult, data: SubjectData, settings: RuleSettings) -> Decimal | None:
-    """The last value of the same test, in the same unit, on or before the anchor; only results after the
-    anchor are graded against it (a pre-treatment value is graded against the normal range)."""
+def baselines(data: SubjectData, settings: RuleSettings) -> tuple[dt.datetime | None, dict[tuple[str, str], LabResult]]:
+    """The anchor, and per (test, unit) the last result with a value on or before it: the baseline."""
     anchor = baseline_anchor(data, settings)
+    found: dict[tuple[str, str], LabResult] = {}
+    if anchor is None:
+        return None, found
+    for r in live(data.labs):
+        if r.value is not None and r.collected_at <= anchor:
+            key = (str(r.test_code), r.unit or "")
+            if key not in found or found[key].collected_at < r.collected_at:
+                found[key] = r
+    return anchor, found
+
+
+def baseline(result: LabResult, anchor: dt.datetime | None, found: dict[tuple[str, str], LabResult]) -> Decimal | None:
+    """Only results after the anchor are graded against the baseline (a pre-treatment value is graded against
+    the normal range); a baseline in another unit is not comparable."""
     if anchor is None or result.collected_at <= anchor:
         return None
-    earlier = [
-        r
-        for r in live(data.labs)
-        if r.test_code == result.test_code and r.unit == result.unit and r.value is not None
-        if r.collected_at <= anchor
-    ]
-    return max(earlier, key=lambda r: r.collected_at).value if earlier else None
+    earlier = found.get((str(result.test_code), result.unit or ""))
+    return earlier.value if earlier else None
 
 
 def derive_labs(data: SubjectData, settings: RuleSettings) -> None:
+    anchor, found = baselines(data, settings)
     for result in live(data.labs):
         if result.test_code not in GRADED_TESTS or result.value is None:
             reason = "not graded: no value" if result.value is None else "not graded: no CTCAE v5.0 lab term"
             assign(result, ctcae_grade=None, ctcae_term=None, grade_reasons=reason, grade_rule=None,
                    grade_settings=None, baseline_value=None)  # fmt: skip
             continue
-        base = baseline(result, data, settings)
+        base = baseline(result, anchor, found)
         try:
             graded = ctcae.grade_lab(
-                result.test_code.value,
+                str(result.test_code),
                 result.value,
                 result.unit or "",
                 lln=result.lln or None,  # a range written "0-40" has no lower limit to grade against
@@ -80,7 +89,7 @@ def derive_labs(data: SubjectData, settings: RuleSettings) -> None:
             )
         except ClinicalInputError as error:
             assign(result, ctcae_grade=None, ctcae_term=None, grade_reasons=f"not graded: {error}",
-                   grade_rule=rule_label(ctcae.LAB_RULE_PREFIX + result.test_code.value, ctcae.RULE_VERSION),
+                   grade_rule=rule_label(ctcae.LAB_RULE_PREFIX + str(result.test_code), ctcae.RULE_VERSION),
                    grade_settings=None, baseline_value=base)  # fmt: skip
             continue
         assign(

@@ -68,6 +68,8 @@ class StudyContext:
 
 
 def live(records: Iterable[R]) -> list[R]:
+    """Records not removed. (Vocabulary fields may hold plain text on objects built in this session and not yet
+    reloaded, so the derivations compare and print them as text, never through ``.value``.)"""
     return [r for r in records if r.removed_at is None]
 
 

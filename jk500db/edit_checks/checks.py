@@ -149,7 +149,7 @@ _register_future_dates()
 def visit_window(visit: Visit, _: CheckContext) -> str | None:
     if visit.window_status in (None, WindowStatus.IN_WINDOW):
         return None
-    return f"visit {visit.visit_code} on {visit.visit_date} is {visit.window_status.value.replace('_', ' ')}"
+    return f"visit {visit.visit_code} on {visit.visit_date} is {str(visit.window_status).replace('_', ' ')}"
 
 
 @edit_check(
@@ -162,8 +162,8 @@ def dose_deviation(administration: DrugAdministration, ctx: CheckContext) -> str
     if not administration.deviation:
         return None
     return (
-        f"{administration.agent.value} dose {administration.dose_number}: {administration.actual_dose} "
-        f"{administration.dose_unit.value} given, {administration.planned_dose} planned "
+        f"{administration.agent!s} dose {administration.dose_number}: {administration.actual_dose} "
+        f"{administration.dose_unit!s} given, {administration.planned_dose} planned "
         f"({administration.deviation_pct:+.1f} %, limit {ctx.study.settings.dose_deviation_pct} %)"
     )
 
@@ -173,7 +173,7 @@ def lab_plausible(result: LabResult, _: CheckContext) -> str | None:
     if result.value is None or result.unit is None:
         return None
     try:
-        verdict = plausibility.check_lab(result.test_code.value, result.value, result.unit)
+        verdict = plausibility.check_lab(str(result.test_code), result.value, result.unit)
     except ClinicalInputError:
         return None  # a unit the limits do not know: the grade says "not graded" and why
     return None if verdict.plausible else verdict.reason
@@ -266,7 +266,7 @@ def response_differs(assessment: ResponseAssessment, _: CheckContext) -> str | N
     if mine is None or derived is None or mine == derived:
         return None
     why = f"; reason given: {assessment.investigator_reason}" if assessment.investigator_reason else "; give a reason"
-    return f"investigator {mine.value}, derived {derived.value} ({assessment.eln_rule}){why}"
+    return f"investigator {mine}, derived {derived} ({assessment.eln_rule}){why}"
 
 
 @edit_check(
@@ -281,6 +281,6 @@ def criterion_differs(criterion: EligibilityCriterion, _: CheckContext) -> str |
     if mine is None or mine == criterion.status:
         return None
     return (
-        f"{criterion.code}: investigator {mine.value}, derived {criterion.status.value}; "
+        f"{criterion.code}: investigator {mine}, derived {criterion.status}; "
         f"reason given: {criterion.investigator_reason}"
     )

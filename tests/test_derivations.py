@@ -403,3 +403,15 @@ def test_add_record_shows_the_derived_values_at_once(session: Session) -> None:
                     collected_at=dt.datetime(2025, 1, 12, 7, 0, tzinfo=UTC))  # fmt: skip
     add_record(session, lab)
     assert (lab.ctcae_grade, lab.ctcae_term) == (4, "Platelet count decreased")  # PLT < 25
+
+
+def test_records_built_from_plain_text_derive_too(session: Session) -> None:
+    """Forms and importers hand over vocabulary values as text ("NEUT", "norepinephrine"); until reloaded the
+    object holds the text, and the derivations must read it as well as the enum."""
+    from jk500db.services.records import add_record
+
+    lab = LabResult(subject_id=factories.subject(session).id, test_code="NEUT", value=Decimal("0.9"),  # type: ignore[arg-type]
+                    value_text="0.9", unit="10^9/L", lln=Decimal("1.5"), uln=Decimal("8"),
+                    collected_at=dt.datetime(2025, 1, 12, 7, 0, tzinfo=UTC))  # fmt: skip
+    add_record(session, lab)
+    assert lab.ctcae_grade == 3

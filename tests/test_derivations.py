@@ -154,6 +154,20 @@ def test_crs_grade_and_episode_maximum_with_investigator_difference_query(sessio
     assert "now pass" in query.messages[-1].text
 
 
+def test_a_later_assessment_raising_the_episode_maximum_opens_the_mismatch_query(session: Session) -> None:
+    """The AE itself is not edited: its derived grade changes, and the investigator's grade 1 now differs."""
+    term = factories.ctcae_term(session, "Cytokine release syndrome")
+    event = factories.adverse_event(session, grade=1, ctcae_term_id=term.id)
+    derive_pending(session)
+    session.add(CrsAssessment(subject_id=event.subject_id, adverse_event_id=event.id, assessed_at=DAY0,
+                              max_temp_c=Decimal("39.0"), oxygen_device=OxygenDevice.NASAL_CANNULA,
+                              oxygen_flow_l_min=Decimal("2")))  # fmt: skip
+    derive_pending(session)
+    assert event.derived_grade == 2
+    (query,) = session.scalars(sa.select(Query).where(Query.rule_id == "MISMATCH-AE-GRADE")).all()
+    assert "investigator grade 1, derived 2" in query.messages[0].text
+
+
 def test_intubation_for_airway_only_is_not_grade_4(session: Session) -> None:
     subject_id = factories.subject(session).id
     crs = CrsAssessment(subject_id=subject_id, assessed_at=DAY0, max_temp_c=Decimal("38.5"),

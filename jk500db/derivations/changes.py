@@ -28,12 +28,12 @@ def _derived_fields() -> list[str]:
     return sorted(f"{t.name}.{c}" for t in Base.metadata.tables.values() for c in derived_columns(t))
 
 
-def changed_records(session: Session, transaction: str, after: int) -> tuple[list[ChangedRecord], int]:
-    """Clinical records changed by ``transaction`` in audit rows after id ``after``; and the last such id."""
+def changed_records(session: Session, transaction: str, after: int) -> list[ChangedRecord]:
+    """Clinical records changed by ``transaction`` in audit rows after id ``after``."""
     event = AuditEvent.__table__.c
     qualified = event.table_name + sa.literal(".") + sa.func.coalesce(event.field_name, "")
     rows = session.execute(
-        sa.select(event.table_name, event.row_key, event.subject_id, sa.func.max(event.id))
+        sa.select(event.table_name, event.row_key, event.subject_id)
         .where(
             event.transaction_id == transaction,
             event.id > after,
@@ -43,8 +43,7 @@ def changed_records(session: Session, transaction: str, after: int) -> tuple[lis
         )
         .group_by(event.table_name, event.row_key, event.subject_id)
     ).all()
-    last = max((r[3] for r in rows), default=after)
-    return [ChangedRecord(r[0], int(r[1]), r[2]) for r in rows], last
+    return [ChangedRecord(r[0], int(r[1]), r[2]) for r in rows]
 
 
 def last_event_id(session: Session, transaction: str) -> int:

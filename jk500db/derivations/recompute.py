@@ -134,7 +134,7 @@ def derive_pending(session: Session) -> int:
     if transaction is None:
         return 0
     processed: dict[str, int] = session.info.setdefault(PROCESSED_KEY, {})
-    changes, _ = changed_records(session, transaction, processed.get(transaction, 0))
+    changes = changed_records(session, transaction, processed.get(transaction, 0))
     if not changes:
         return 0
     count = recompute_subjects(session, {c.subject_id for c in changes}, changed=changes)

@@ -138,22 +138,34 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 
 
 def load_subjects(session: Session, subject_ids: Iterable[int]) -> dict[int, SubjectData]:
-    """One query per table for all the subjects (in chunks), not one per subject and table."""
+    """One query per table for all the subjects (in chunks), not one per subject and table.
+
+    Objects already in the session are refreshed from the database (the caller has flushed), collections
+    included: an AE loaded before a CRS assessment was added must see it.
+    """
+    fresh = {"populate_existing": True}
     ids = sorted(set(subject_ids))
     result: dict[int, SubjectData] = {}
     for chunk in _chunks(ids):
-        for subject in session.scalars(sa.select(Subject).where(Subject.id.in_(chunk))):
+        for subject in session.scalars(sa.select(Subject).where(Subject.id.in_(chunk)).execution_options(**fresh)):
             result[subject.id] = SubjectData(subject)
         for name, model in _SINGLES.items():
-            for record in session.scalars(sa.select(model).where(model.subject_id.in_(chunk))):
+            singles = sa.select(model).where(model.subject_id.in_(chunk)).execution_options(**fresh)
+            for record in session.scalars(singles):
                 if record.removed_at is None:
                     setattr(result[record.subject_id], name, record)
         for name, model in _LISTS.items():
-            statement = sa.select(model).where(model.subject_id.in_(chunk)).order_by(model.id)
+            statement = (
+                sa.select(model).where(model.subject_id.in_(chunk)).order_by(model.id).execution_options(**fresh)
+            )
             if model is CrsAssessment:
                 statement = statement.options(selectinload(CrsAssessment.vasopressors))
             if model is AdverseEvent:
-                statement = statement.options(selectinload(AdverseEvent.term))
+                statement = statement.options(
+                    selectinload(AdverseEvent.term),
+                    selectinload(AdverseEvent.crs_assessments),
+                    selectinload(AdverseEvent.icans_assessments),
+                )
             if model is Visit:
                 statement = statement.options(selectinload(Visit.definition))
             for record in session.scalars(statement):

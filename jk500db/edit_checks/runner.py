@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.derivations.changes import ChangedRecord
 from jk500db.derivations.subject_data import StudyContext, SubjectData
 from jk500db.edit_checks.registry import CheckContext, EditCheck, Severity, checks_for
 from jk500db.errors import ValidationError
+from jk500db.models import Query
 from jk500db.models.base import ClinicalRecord
-from jk500db.services.queries import answer_automatic_query, open_automatic_queries, open_automatic_query
+from jk500db.models.vocabularies import QueryOrigin, QueryStatus
+from jk500db.services.queries import answer_automatic_query, open_automatic_query
 
 
 def _records(data: SubjectData) -> dict[tuple[str, int], ClinicalRecord]:
@@ -29,45 +32,55 @@ def _query_text(check: EditCheck, message: str) -> str:
     return f"{check.rule}: {message} [{check.id}]"
 
 
+def _due(data: SubjectData, changed: Iterable[ChangedRecord]) -> Iterator[tuple[str, Any, EditCheck]]:
+    """(table, record, check) to run: every check of a changed record, and the mismatch checks of every record,
+    since they compare with derived values, which change without their own record being edited (a new CRS
+    assessment raises the episode maximum of an AE entered days before)."""
+    edited = {(c.table_name, c.record_id) for c in changed}
+    for (table, record_id), record in _records(data).items():
+        if record.removed_at is not None:
+            continue  # removed: nothing to check
+        for check in checks_for(type(record)):
+            if (table, record_id) in edited or check.origin is QueryOrigin.DERIVATION_MISMATCH:
+                yield table, record, check
+
+
 def run_edit_checks(
     session: Session, data: SubjectData, changed: Iterable[ChangedRecord], study: StudyContext, now: dt.datetime
 ) -> None:
     """Hard checks raise ``ValidationError`` naming field and rule; soft ones open or answer queries."""
     context = CheckContext(data, study, now)
-    records = _records(data)
-    seen: set[tuple[str, int, str]] = set()
-    for change in changed:
-        record: Any = records.get((change.table_name, change.record_id))
-        if record is None or record.removed_at is not None:
-            continue  # removed: nothing to check
-        for check in checks_for(type(record)):
-            key = (change.table_name, change.record_id, check.id)
-            if key in seen:
-                continue
-            seen.add(key)
-            message = check.test(record, context)
-            if check.severity is Severity.HARD:
-                if message is not None:
-                    raise ValidationError(check.field, f"{check.rule}: {message}", table=change.table_name)
-                continue
-            _settle_query(session, check, record, change, message, now)
-
-
-def _settle_query(
-    session: Session, check: EditCheck, record: Any, change: ChangedRecord, message: str | None, now: dt.datetime
-) -> None:
-    if message is not None:
-        open_automatic_query(
-            session,
-            rule_id=check.id,
-            subject_id=change.subject_id,
-            table_name=change.table_name,
-            record_id=record.id,
-            field_name=check.field,
-            text=_query_text(check, message),
-            origin=check.origin,
-            now=now,
+    open_queries: dict[tuple[str | None, str, int], list[Query]] = {}
+    for query in session.scalars(
+        sa.select(Query).where(
+            Query.subject_id == data.subject.id, Query.opened_by_id.is_(None), Query.status == QueryStatus.OPEN
         )
-        return
-    for query in open_automatic_queries(session, rule_id=check.id, table_name=change.table_name, record_id=record.id):
-        answer_automatic_query(session, query, text=f"{check.rule}: the data now pass this check [{check.id}]", now=now)
+    ):
+        open_queries.setdefault((query.rule_id, query.table_name, query.record_id), []).append(query)
+    seen: set[tuple[str, int, str]] = set()
+    for table, record, check in _due(data, changed):
+        if (table, record.id, check.id) in seen:
+            continue  # a check registered on two fields of one model runs once
+        seen.add((table, record.id, check.id))
+        message = check.test(record, context)
+        if check.severity is Severity.HARD:
+            if message is not None:
+                raise ValidationError(check.field, f"{check.rule}: {message}", table=table)
+            continue
+        existing = open_queries.get((check.id, table, record.id), [])
+        if message is not None and not existing:
+            open_automatic_query(
+                session,
+                rule_id=check.id,
+                subject_id=data.subject.id,
+                table_name=table,
+                record_id=record.id,
+                field_name=check.field,
+                text=_query_text(check, message),
+                origin=check.origin,
+                now=now,
+            )
+        elif message is None:
+            for query in existing:
+                text = f"{check.rule}: the data now pass this check [{check.id}]"
+                answer_automatic_query(session, query, text=text, now=now)

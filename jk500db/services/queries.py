@@ -151,21 +151,6 @@ def open_automatic_query(
     return _new_query(session, query, None, body)
 
 
-def open_automatic_queries(session: Session, *, rule_id: str, table_name: str, record_id: int) -> list[Query]:
-    """Open queries a rule raised on a record (answered and closed ones are past)."""
-    return list(
-        session.scalars(
-            sa.select(Query).where(
-                Query.rule_id == rule_id,
-                Query.table_name == table_name,
-                Query.record_id == record_id,
-                Query.opened_by_id.is_(None),
-                Query.status == QueryStatus.OPEN,
-            )
-        )
-    )
-
-
 def answer_automatic_query(session: Session, query: Query, *, text: str, now: dt.datetime | None = None) -> None:
     """The system answers its own query once the data no longer break the rule; a monitor still closes it.
     The caller has set the reason the change is audited under."""

@@ -241,6 +241,22 @@ def test_screen_failures_are_ineligible_and_everyone_else_eligible(cohort: Sessi
     assert {n for n, status in statuses.items() if status is SubjectStatus.SCREEN_FAILED} == set(failed)
 
 
+def test_the_stored_eligibility_agrees_once_derived(cohort: Session) -> None:
+    """The derivation pass (jk500db.derivations.eligibility) reads the same forms and reaches the same verdict;
+    01-007's consent, withdrawn after screening, was in force when eligibility was judged."""
+    from jk500db.derivations import derive_pending
+
+    derive_pending(cohort)
+    failed = cohort.execute(
+        sa.select(Subject.subject_number, EligibilityCriterion.code)
+        .join(EligibilityCriterion, EligibilityCriterion.subject_id == Subject.id)
+        .where(EligibilityCriterion.status == "fail")
+    ).all()
+    assert sorted(failed) == [("01-004", "EX3"), ("01-005", "EX1")]
+    verdicts = cohort.scalars(sa.select(Screening.eligible_derived)).all()
+    assert (verdicts.count(True), verdicts.count(False)) == (10, 2)
+
+
 def test_both_branches_of_in3_occur(cohort: Session) -> None:
     evidence = [
         eligibility.evaluate(_screening_facts(cohort, s)).criteria["IN3"].evidence for s in _subjects(cohort).values()

@@ -220,6 +220,19 @@ def test_eligibility_criteria_are_stored_per_criterion_and_missing_data_is_not_e
     assert screening.eligibility_rule == "nct05519384.eligibility v1"
 
 
+def test_consent_withdrawn_after_screening_still_met_in4_at_screening(session: Session) -> None:
+    """The demo's withdrawn child: eligibility is judged as at screening, not undone by a later withdrawal."""
+    screened_subject(session)
+    consent = session.scalars(sa.select(Consent)).one()
+    consent.withdrawn_on = dt.date(2025, 2, 1)
+    derive_pending(session)
+    in4 = session.scalars(sa.select(EligibilityCriterion).where(EligibilityCriterion.code == "IN4")).one()
+    assert in4.status.value == "pass"
+    consent.withdrawn_on = dt.date(2024, 12, 1)  # withdrawn before screening: no consent in force
+    derive_pending(session)
+    assert in4.status.value == "fail"
+
+
 def test_a_positive_hbsag_fails_ex3_and_makes_the_child_ineligible(session: Session) -> None:
     screening = screened_subject(session, hbsag=SerologyResult.POSITIVE)
     derive_pending(session)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from jk500db.clinical import eligibility
 from jk500db.derivations.provenance import assign, rule_label, settings_json
 from jk500db.derivations.subject_data import StudyContext, SubjectData, live
-from jk500db.models import EligibilityCriterion, LabResult
+from jk500db.models import Consent, EligibilityCriterion, LabResult
 from jk500db.models.vocabularies import (
     CongenitalSyndrome,
     ConsentKind,
@@ -45,6 +45,11 @@ def _screening_lab(data: SubjectData, test: LabTest, reference: dt.date | None) 
     return max(results, key=lambda r: r.collected_at, default=None)
 
 
+def _consent_in_force(consent: Consent, screening_date: dt.date) -> bool:
+    """Eligibility is judged as at screening: a consent withdrawn later (the child left the trial) was in force."""
+    return consent.withdrawn_on is None or consent.withdrawn_on > screening_date
+
+
 def screening_facts(data: SubjectData) -> eligibility.ScreeningFacts:
     screening, history = data.screening, data.history
     assert screening is not None
@@ -66,7 +71,7 @@ def screening_facts(data: SubjectData) -> eligibility.ScreeningFacts:
         reference_date=screening.reference_date,
         birth_date=data.subject.birth_date,
         consent_date=first_consent.signed_on if first_consent else None,
-        consent_signed=(first_consent.withdrawn_on is None) if first_consent else None,
+        consent_signed=_consent_in_force(first_consent, screening.screening_date) if first_consent else None,
         aml_who2016=history.aml_who2016 if history else None,
         induction_courses=history.induction_courses if history else None,
         best_response_after_induction=None if best in (None, PriorResponse.UNKNOWN) else best,

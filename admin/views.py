@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from admin import csp_nonce
 from admin.extensions import db, login_manager
+from admin.pages import init_pages
 from jk500db.models import Study
 
 
@@ -63,13 +64,14 @@ def handle_csrf_error(exc: CSRFError) -> ResponseReturnValue:
 
 def init_views(app: Flask) -> None:
     # Created here, not at import, so every app (and every test) gets its own views (flaskr).
-    Admin(
+    admin = Admin(
         app,
         name="JK500",
         index_view=HomeView(name="Home", url="/"),
         theme=Bootstrap4Theme(base_template="jk500/admin_base.html"),
         csp_nonce_generator=csp_nonce,
     )
+    init_pages(admin)
     app.register_error_handler(CSRFError, handle_csrf_error)
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, handle_http_error)

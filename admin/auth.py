@@ -34,11 +34,13 @@ from flask_login import (
     logout_user,
 )
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin.extensions import db, login_manager, utcnow
 from jk500db.audit.context import ChangeContext, set_change_context
+from jk500db.derivations import CLOCK_KEY
 from jk500db.errors import ValidationError
 from jk500db.models import User
 from jk500db.models.vocabularies import ChangeSource, RoleCode
@@ -253,7 +255,7 @@ def enforce_session_rules() -> ResponseReturnValue | None:
     return None
 
 
-def _write_as_current_user(_session: Any, _transaction: Any, connection: Any) -> None:
+def _write_as_current_user(_session: Session, _transaction: Any, connection: Any) -> None:
     """Every transaction a request begins writes as its signed-in user (the audit triggers need an actor).
 
     Applied at each transaction start because a commit ends the context. Reads the user Flask-Login has
@@ -262,6 +264,8 @@ def _write_as_current_user(_session: Any, _transaction: Any, connection: Any) ->
     """
     if not has_request_context():
         return
+    # Derived values and edit checks ("no date in the future", report clocks) read the app's clock.
+    _session.info[CLOCK_KEY] = utcnow
     account = g.get("_login_user")
     if isinstance(account, Account):
         set_change_context(connection, ChangeContext(account.id, account.full_name, ChangeSource.UI))

@@ -695,3 +695,15 @@ def test_the_app_opens_sqlite_with_the_same_pragmas_as_the_cli(app: Flask) -> No
         assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
         assert db.session.execute(sa.text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert db.session.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+def test_derivations_in_a_request_read_the_apps_clock(app: Flask, clock: Clock) -> None:
+    """Edit checks ("no date in the future") and report clocks run on the app's time, which tests can move."""
+    from admin.extensions import db
+    from jk500db.derivations.recompute import clock as derivation_clock
+
+    with app.test_request_context("/"):
+        db.session.execute(sa.select(1))  # begins the request's transaction
+        assert derivation_clock(db.session()) == clock.now
+        clock.advance(days=3)
+        assert derivation_clock(db.session()) == clock.now

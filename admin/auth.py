@@ -62,6 +62,10 @@ class Account(UserMixin):
 
     def __init__(self, user: User) -> None:
         self.user = user
+        # Kept as plain values: after a rollback the ORM user is expired, and reading it while the session is
+        # opening its next connection (the after_begin listener below) would load it in the middle of that.
+        self._id = user.id
+        self._full_name = user.full_name
 
     def get_id(self) -> str:
         return f"{self.user.id}:{self.user.session_epoch}"
@@ -72,7 +76,7 @@ class Account(UserMixin):
 
     @property
     def id(self) -> int:
-        return self.user.id
+        return self._id
 
     @property
     def email(self) -> str:
@@ -80,7 +84,7 @@ class Account(UserMixin):
 
     @property
     def full_name(self) -> str:
-        return self.user.full_name
+        return self._full_name
 
     @property
     def role(self) -> RoleCode:

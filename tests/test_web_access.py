@@ -707,3 +707,18 @@ def test_derivations_in_a_request_read_the_apps_clock(app: Flask, clock: Clock) 
         assert derivation_clock(db.session()) == clock.now
         clock.advance(days=3)
         assert derivation_clock(db.session()) == clock.now
+
+
+def test_a_request_that_rolls_back_can_still_query_as_its_user(app: Flask, make_user: MakeUser) -> None:
+    """After a rollback the ORM user is expired; the next transaction must still start as that user."""
+    from flask_login import login_user
+
+    from admin.auth import Account
+    from admin.extensions import db
+
+    user = make_user(RoleCode.MONITOR)
+    with app.test_request_context("/"):
+        login_user(Account(db.session.get_one(User, user.id)))
+        db.session.execute(sa.select(1))
+        db.session.rollback()
+        assert db.session.scalar(sa.select(User.full_name).where(User.id == user.id)) == "Anna Berg"

@@ -1,0 +1,335 @@
+"""The safety dashboard (issue 5): what it shows from stored derived values, who may open it, and its queries.
+
+One small study is built per engine with the factories and derived under a set-up clock (2026-02-20 12:00);
+the page is then read under the app's clock ten days later, when a report that was pending when derived has
+become overdue. Both engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from admin.extensions import db
+from admin.pages.safety import SafetyPage
+from jk500db.derivations import CLOCK_KEY, derive_pending
+from jk500db.models import AdverseEvent, CrsAssessment, CrsVasopressor, Infusion, Subject
+from jk500db.models.vocabularies import DltDecision, Expectedness, Relatedness, RoleCode, SubjectStatus
+from jk500db.services import accounts
+from tests import factories
+from tests import test_web_access as web
+
+UTC = dt.UTC
+#: The module's database per engine (a fixture of tests/test_web_access.py, reused by name).
+database_url = web.database_url
+
+#: When the scenario is entered and derived: the SAE's sponsor report (due 2026-02-21 10:00) is still pending.
+SETUP_NOW = dt.datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
+#: The app's clock when the page is read (web.Clock's start): that report is now overdue.
+PAGE_NOW = web.Clock().now
+SCRIPT = "<script>alert('x')</script>"
+BIRTH_DATE = dt.date(2015, 3, 14)
+
+
+# --- reading the page --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    classes: list[str]
+    cells: list[str] = field(default_factory=list)
+
+
+class TableReader(HTMLParser):
+    """The body rows of the table with a given id: each row's classes and its cells' whitespace-folded text."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id = table_id
+        self.rows: list[Row] = []
+        self._depth = 0  # nesting of <table> inside the wanted one (0: outside it)
+        self._in_body = self._in_cell = False
+        self._cell: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "table" and (self._depth or values.get("id") == self.table_id):
+            self._depth += 1
+        elif self._depth and tag == "tbody":
+            self._in_body = True
+        elif self._depth and self._in_body and tag == "tr":
+            self.rows.append(Row((values.get("class") or "").split()))
+        elif self._depth and self._in_body and tag in ("td", "th"):
+            self._in_cell, self._cell = True, []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._depth:
+            self._depth -= 1
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag in ("td", "th") and self._in_cell:
+            self._in_cell = False
+            self.rows[-1].cells.append(" ".join("".join(self._cell).split()))
+
+    def handle_data(self, data: str) -> None:
+        if self._in_cell:
+            self._cell.append(data)
+
+
+def table(html: str, table_id: str) -> list[Row]:
+    reader = TableReader(table_id)
+    reader.feed(html)
+    assert reader.rows, f"no table #{table_id} with rows on the page"
+    return reader.rows
+
+
+def cells(html: str, table_id: str) -> list[list[str]]:
+    return [row.cells for row in table(html, table_id)]
+
+
+# --- the study ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    app: Flask
+    logins: dict[RoleCode, str]
+
+
+def _infused_subject(session: Session, number: str, status: SubjectStatus, *infusions: dt.datetime) -> Subject:
+    subject = factories.subject(session, subject_number=number, screening_number=f"S{number}", status=status,
+                                enrolled_on=infusions[0].date() - dt.timedelta(days=9))  # fmt: skip
+    for index, started_at in enumerate(infusions, start=1):
+        session.add(Infusion(subject_id=subject.id, infusion_number=index, started_at=started_at, product_lot="L1"))
+    return subject
+
+
+def _ae(session: Session, subject: Subject, number: int, term: str, **values: Any) -> AdverseEvent:
+    return factories.adverse_event(session, subject_id=subject.id, ae_number=number,
+                                   ctcae_term_id=factories.ctcae_term(session, term).id, **values)  # fmt: skip
+
+
+def _crs_grade_3(session: Session, event: AdverseEvent, at: dt.datetime) -> None:
+    """ASTCT 2019 grade 3: fever with hypotension needing one vasopressor."""
+    crs = CrsAssessment(subject_id=event.subject_id, adverse_event_id=event.id, assessed_at=at,
+                        max_temp_c=Decimal("39.2"), hypotension=True)  # fmt: skip
+    session.add(crs)
+    session.flush()
+    session.add(CrsVasopressor(subject_id=event.subject_id, assessment_id=crs.id, drug="norepinephrine"))
+
+
+def build_study(session: Session) -> None:
+    """01-001 infused (window open) with two DLT candidates, a CRS and an SAE gone overdue since it was derived;
+    01-002 infused last year with an SAE reported on time; 01-003 a screen failure; 01-004 removed."""
+    first, second = dt.datetime(2026, 2, 10, 9, 0, tzinfo=UTC), dt.datetime(2026, 2, 17, 9, 0, tzinfo=UTC)
+    a = _infused_subject(session, "01-001", SubjectStatus.INFUSED, first, second)
+    _ae(session, a, 1, "Febrile neutropenia", grade=3, onset_date=dt.date(2026, 2, 12))
+    crs = _ae(session, a, 2, "Cytokine release syndrome", grade=2, onset_date=dt.date(2026, 2, 11),
+              dlt_decision=DltDecision.CONFIRMED)  # fmt: skip
+    _crs_grade_3(session, crs, dt.datetime(2026, 2, 11, 10, 0, tzinfo=UTC))
+    # Onset the day before the first infusion: outside the DLT window. A SUSAR (lymphodepletion, unexpected).
+    _ae(session, a, 3, "Sepsis", grade=3, onset_date=dt.date(2026, 2, 9), serious=True,
+        serious_hospitalisation=True, awareness_at=dt.datetime(2026, 2, 20, 10, 0, tzinfo=UTC),
+        related_lymphodepletion=Relatedness.POSSIBLE, expectedness=Expectedness.UNEXPECTED)  # fmt: skip
+    _ae(session, a, 4, "Rash maculo-papular", grade=3, onset_date=dt.date(2026, 2, 13),
+        removed_at=SETUP_NOW, removed_reason="entered for the wrong subject")  # fmt: skip
+
+    b = _infused_subject(session, "01-002", SubjectStatus.FOLLOW_UP, dt.datetime(2025, 6, 1, 9, 0, tzinfo=UTC))
+    aware = dt.datetime(2025, 6, 20, 10, 0, tzinfo=UTC)
+    _ae(session, b, 1, "Lung infection", grade=3, onset_date=dt.date(2025, 6, 19), verbatim=SCRIPT, serious=True,
+        serious_hospitalisation=True, awareness_at=aware, sponsor_reported_at=aware + dt.timedelta(hours=5),
+        dlt_decision=DltDecision.NOT_A_DLT)  # fmt: skip
+
+    factories.subject(session, subject_number="01-003", screening_number="S01-003",
+                      status=SubjectStatus.SCREEN_FAILED)  # fmt: skip
+    d = factories.subject(session, subject_number="01-004", screening_number="S01-004",
+                          status=SubjectStatus.ENROLLED, enrolled_on=dt.date(2026, 1, 5),
+                          removed_at=SETUP_NOW, removed_reason="duplicate registration")  # fmt: skip
+    _ae(session, d, 1, "Hypoxia", grade=4, onset_date=dt.date(2026, 1, 20))
+
+
+def many_subjects(session: Session, first: int, count: int) -> None:
+    """More subjects, each with rows in every section (infusion, severe SAE, DLT candidate, CRS)."""
+    for number in range(first, first + count):
+        subject = _infused_subject(session, f"02-{number:03d}", SubjectStatus.INFUSED,
+                                   dt.datetime(2026, 2, 1, 9, 0, tzinfo=UTC))  # fmt: skip
+        event = _ae(session, subject, 1, "Cytokine release syndrome", grade=3, onset_date=dt.date(2026, 2, 2),
+                    serious=True, serious_life_threatening=True,
+                    awareness_at=dt.datetime(2026, 2, 2, 8, 0, tzinfo=UTC))  # fmt: skip
+        _crs_grade_3(session, event, dt.datetime(2026, 2, 2, 9, 0, tzinfo=UTC))
+
+
+@contextmanager
+def setup_session(app: Flask) -> Iterator[Session]:
+    """A session writing as the test actor, deriving under the set-up clock; committed at the end."""
+    with app.app_context():
+        session = db.session()
+        session.info[CLOCK_KEY] = lambda: SETUP_NOW
+        yield session
+        derive_pending(session)
+        session.commit()
+
+
+@pytest.fixture(scope="module")
+def scenario(database_url: str) -> Iterator[Scenario]:
+    with web.built_app(database_url, JK500DB_CLOCK=web.Clock()) as app:
+        with setup_session(app) as session:
+            build_study(session)
+            logins = {}
+            for role in RoleCode:
+                email = f"{role.value}.{uuid.uuid4().hex[:8]}@hospital.example"
+                accounts.create_user(session, email=email, full_name=f"Safety {role.value}", role=role,
+                                     password=web.PASSWORD, must_change_password=False)  # fmt: skip
+                logins[role] = email
+        yield Scenario(app, logins)
+
+
+def page_as(scenario: Scenario, role: RoleCode) -> str:
+    client = scenario.app.test_client()
+    assert web.log_in(client, scenario.logins[role]).status_code == 302
+    response = client.get("/safety/")
+    assert response.status_code == 200
+    return response.text
+
+
+# --- who may open it ---------------------------------------------------------------------------------------
+
+
+def test_every_role_may_read_the_safety_dashboard() -> None:
+    """Issue 5: data manager, monitor, investigator, admin and statistician; there is no other role."""
+    assert set(SafetyPage.roles) == set(RoleCode)
+
+
+@pytest.mark.parametrize("role", list(RoleCode))
+def test_each_role_opens_the_page(scenario: Scenario, role: RoleCode) -> None:
+    assert "Serious adverse events: reporting" in page_as(scenario, role)
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(scenario: Scenario) -> None:
+    response = scenario.app.test_client().get("/safety/")
+    assert web.redirects_to_login(response)
+
+
+def test_the_statistician_sees_no_birth_date(scenario: Scenario) -> None:
+    assert BIRTH_DATE.isoformat() not in page_as(scenario, RoleCode.STATISTICIAN)
+
+
+# --- what it shows -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def html(scenario: Scenario) -> str:
+    return page_as(scenario, RoleCode.INVESTIGATOR)
+
+
+def test_the_page_is_read_at_the_apps_clock(html: str) -> None:
+    assert f"as of {PAGE_NOW:%Y-%m-%d %H:%M} UTC" in html
+
+
+def test_enrolment_counts_live_subjects_by_status_against_the_planned_number(html: str) -> None:
+    counts = {status: count for status, count in cells(html, "enrolment")}
+    assert counts["Infused"] == "1" and counts["Follow up"] == "1" and counts["Screen failed"] == "1"
+    assert counts["Enrolled"] == "0"  # 01-004 is removed
+    assert "2 enrolled of 12 planned (3 subjects screened)" in " ".join(html.split()).replace("<strong>", "").replace(
+        "</strong>", ""
+    )
+
+
+def test_severe_events_list_grade_3_or_higher_by_either_grade(html: str) -> None:
+    assert cells(html, "severe-events") == [
+        ["01-001", "1", "Febrile neutropenia", "3", "—", "2026-02-12", "no"],
+        # The investigator said 2; ASTCT grades the episode 3, so it is listed.
+        ["01-001", "2", "Cytokine release syndrome", "2", "3", "2026-02-11", "no"],
+        ["01-001", "3", "Sepsis", "3", "—", "2026-02-09", "yes"],
+        ["01-002", "1", f"Lung infection ({SCRIPT})", "3", "—", "2025-06-19", "yes"],
+    ]  # not the removed rash of 01-001, nor the removed subject 01-004's hypoxia
+
+
+def test_an_sae_past_its_due_time_is_overdue_now_though_stored_as_pending(html: str) -> None:
+    overdue, on_time = table(html, "saes")
+    assert "table-danger" in overdue.classes
+    assert overdue.cells == [
+        "01-001", "3", "Sepsis", "3",
+        "2026-02-21 10:00 UTC overdue", "—",
+        "2026-03-07", "—",  # ICH E2A day 15 for a SUSAR that is not fatal or life-threatening
+        "overdue stored as pending until recomputed",
+    ]  # fmt: skip
+    assert "table-danger" not in on_time.classes
+    assert on_time.cells == [
+        "01-002", "1", f"Lung infection ({SCRIPT})", "3",
+        "2025-06-21 10:00 UTC", "2025-06-20 15:00 UTC", "—", "—", "submitted",
+    ]  # fmt: skip
+
+
+def test_dlt_windows_run_from_the_first_infusion_with_candidates_and_decisions(html: str) -> None:
+    assert cells(html, "dlt-windows") == [
+        [
+            "01-001", "2026-02-10", "2026-03-10", "open",
+            "AE 1 Febrile neutropenia, grade 3, onset 2026-02-12: awaiting confirmation "
+            "AE 2 Cytokine release syndrome, grade 3, onset 2026-02-11: confirmed DLT",
+        ],
+        ["01-002", "2025-06-01", "2025-06-29", "closed",
+         f"AE 1 Lung infection ({SCRIPT}), grade 3, onset 2025-06-19: not a DLT"],
+    ]  # fmt: skip
+
+
+def test_crs_episodes_show_the_derived_episode_maximum(html: str) -> None:
+    assert cells(html, "episodes") == [["01-001", "2", "CRS", "Cytokine release syndrome", "3", "2", "2026-02-11"]]
+
+
+def test_free_text_is_shown_as_text_not_run(html: str) -> None:
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+
+
+# --- a constant number of queries --------------------------------------------------------------------------
+
+
+def count_queries(app: Flask, client: FlaskClient, path: str) -> int:
+    """The SQL statements one request sends to the database."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+#: Statements per request: the page's 5 (study, AEs, active study definition, enrolment, first infusions; a
+#: loaded definition adds one for its settings, whatever the number of subjects) and the user and role look-ups
+#: every request makes; on PostgreSQL, the 4 ``set_config`` calls that attribute a transaction to its user.
+PINNED_QUERIES = {"sqlite": 8, "postgresql": 11}
+
+
+def test_the_number_of_queries_does_not_grow_with_the_number_of_subjects(scenario: Scenario) -> None:
+    """Runs last in this module: it adds subjects the content tests above do not expect."""
+    client = scenario.app.test_client()
+    web.log_in(client, scenario.logins[RoleCode.MONITOR])
+    few = count_queries(scenario.app, client, "/safety/")
+    with setup_session(scenario.app) as session:
+        many_subjects(session, 1, 25)
+    html = client.get("/safety/").text
+    assert len(table(html, "dlt-windows")) == 2 + 25  # the new subjects are on the page
+    many = count_queries(scenario.app, client, "/safety/")
+    with scenario.app.app_context():
+        engine = db.engine.dialect.name
+    assert few == many == PINNED_QUERIES[engine], (few, many)

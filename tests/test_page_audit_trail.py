@@ -11,7 +11,6 @@ import html
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +23,15 @@ from jk500db.models import AuditEvent, Subject
 from jk500db.models.vocabularies import RoleCode
 from tests import factories
 from tests.factories import act
-from tests.test_web_access import Clock, built_app, csrf_token, database_url, log_in, redirects_to_login
+from tests.test_web_access import (
+    Clock,
+    built_app,
+    csrf_token,
+    database_url,
+    log_in,
+    redirects_to_login,
+    statements_per_get,
+)
 
 __all__ = ["database_url"]  # the module-scoped, per-engine database fixture, used here as it is
 
@@ -108,25 +115,6 @@ COLUMNS = ["time", "user", "source", "subject", "form", "field", "action", "old"
 
 def as_dicts(page: str) -> list[dict[str, str]]:
     return [dict(zip(COLUMNS, cells, strict=True)) for cells in event_rows(page)]
-
-
-def count_queries(app: Flask, client: FlaskClient, path: str) -> int:
-    """SQL statements the app runs while answering one GET of ``path``."""
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = client.get(path)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    assert response.status_code == 200
-    return statements
 
 
 #: Statements per GET of /audit: the logged-in user and their role (the layout shows it), one count and one page
@@ -276,11 +264,11 @@ def test_pagination_newest_first(app: Flask, monitor: FlaskClient) -> None:
 def test_the_number_of_queries_does_not_grow_with_the_number_of_subjects(app: Flask, monitor: FlaskClient) -> None:
     write_subjects(app, 1)
     monitor.get("/audit/")  # warm-up: connections opened, first-use set-up done
-    few = count_queries(app, monitor, "/audit/")
-    filtered_few = count_queries(app, monitor, "/audit/?table=subject&user=Dora")
+    few = statements_per_get(app, monitor, "/audit/")
+    filtered_few = statements_per_get(app, monitor, "/audit/?table=subject&user=Dora")
     write_subjects(app, 25)
-    many = count_queries(app, monitor, "/audit/")
-    filtered_many = count_queries(app, monitor, "/audit/?table=subject&user=Dora")
+    many = statements_per_get(app, monitor, "/audit/")
+    filtered_many = statements_per_get(app, monitor, "/audit/?table=subject&user=Dora")
     assert few == many
     assert filtered_few == filtered_many
     # Pinned: the login checks plus one count and one page of events.

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -201,23 +199,6 @@ def _add_many_subjects(app: Flask, count: int) -> None:
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def count_queries(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements run on the app's engine inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def logged_in(client: FlaskClient, make_user: web.MakeUser, role: RoleCode = RoleCode.DATA_MANAGER) -> FlaskClient:
     web.log_in(client, make_user(role).email)
     return client
@@ -370,10 +351,7 @@ def test_the_number_of_statements_does_not_grow_with_the_subjects(
     logged_in(client, make_user)
 
     def statements(url: str) -> int:
-        with count_queries(app) as seen:
-            response = client.get(url)
-        assert response.status_code == 200
-        return len(seen)
+        return web.statements_per_get(app, client, url)
 
     few = statements("/matrix/?site=01")
     _add_many_subjects(app, 30)

@@ -17,9 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from admin.extensions import db
@@ -297,23 +295,6 @@ def test_free_text_is_shown_as_text_not_run(html: str) -> None:
 # --- a constant number of queries --------------------------------------------------------------------------
 
 
-def count_queries(app: Flask, client: FlaskClient, path: str) -> int:
-    """The SQL statements one request sends to the database."""
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    return len(statements)
-
-
 #: Statements per request: the page's 5 (study, AEs, active study definition, enrolment, first infusions; a
 #: loaded definition adds one for its settings, whatever the number of subjects) and the user and role look-ups
 #: every request makes; on PostgreSQL, the 4 ``set_config`` calls that attribute a transaction to its user.
@@ -324,12 +305,12 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_subjects(scenari
     """Runs last in this module: it adds subjects the content tests above do not expect."""
     client = scenario.app.test_client()
     web.log_in(client, scenario.logins[RoleCode.MONITOR])
-    few = count_queries(scenario.app, client, "/safety/")
+    few = web.statements_per_get(scenario.app, client, "/safety/")
     with setup_session(scenario.app) as session:
         many_subjects(session, 1, 25)
     html = client.get("/safety/").text
     assert len(table(html, "dlt-windows")) == 2 + 25  # the new subjects are on the page
-    many = count_queries(scenario.app, client, "/safety/")
+    many = web.statements_per_get(scenario.app, client, "/safety/")
     with scenario.app.app_context():
         engine = db.engine.dialect.name
     assert few == many == PINNED_QUERIES[engine], (few, many)

@@ -177,6 +177,25 @@ def redirects_to_login(response: Any) -> bool:
     return response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
+def statements_per_get(app: Flask, client: FlaskClient, path: str) -> int:
+    """SQL statements the app runs while answering one GET of ``path``, which must succeed (pages pin it)."""
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get(path)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200, path
+    return statements
+
+
 def security_events(app: Flask, user: User) -> list[SecurityEventKind]:
     with app.app_context():
         query = sa.select(SecurityEvent.kind).where(SecurityEvent.user_id == user.id).order_by(SecurityEvent.id)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +14,7 @@ from flask.testing import FlaskClient
 from admin.extensions import db
 from jk500db.models import Query, QueryMessage, Site, Study, Subject
 from jk500db.models.vocabularies import QueryOrigin, QueryStatus, RoleCode, Sex
-from tests.test_web_access import MakeUser, log_in
+from tests.test_web_access import MakeUser, log_in, statements_per_get
 
 UTC = dt.UTC
 
@@ -62,22 +60,6 @@ def token(client: FlaskClient, path: str) -> str:
 def status_of(app: Flask, query_id: int) -> QueryStatus:
     with app.app_context():
         return db.session.get_one(Query, query_id).status
-
-
-@contextmanager
-def counted(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize(
@@ -156,9 +138,8 @@ def test_the_inbox_costs_the_same_number_of_statements_for_1_or_30_queries(app: 
     log_in(dm, make_user(RoleCode.DATA_MANAGER).email)
     add_queries(app, ["one"], subject_number="01-105")
     dm.get("/queries/?status=all")  # warm up: the user and session are loaded
-    with counted(app) as few:
-        dm.get("/queries/?status=all")
+    few = statements_per_get(app, dm, "/queries/?status=all")
     add_queries(app, [f"query {i}" for i in range(30)], subject_number="01-106")
-    with counted(app) as many:
-        assert "query 29" in dm.get("/queries/?status=all").text
-    assert len(many) == len(few)
+    many = statements_per_get(app, dm, "/queries/?status=all")
+    assert "query 29" in dm.get("/queries/?status=all").text
+    assert many == few

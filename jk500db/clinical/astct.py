@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from jk500db.clinical.numbers import ClinicalInputError, Number, to_decimal
+from jk500db.clinical.numbers import Number, non_negative, rule_error
 from jk500db.clinical.results import GradeResult
 from jk500db.clinical.settings import DEFAULT_SETTINGS, RuleSettings
 
@@ -121,10 +121,6 @@ CAPD_REVERSED_ITEMS = 4
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _error(field: str, rule: str, message: str) -> ClinicalInputError:
-    return ClinicalInputError(field, f"{rule}: {message}")
-
-
 def _word(value: object, field: str, rule: str, vocabulary: Iterable[str]) -> str:
     """A vocabulary term, tolerant of case and of '-' or ' ' for '_'."""
     allowed = tuple(vocabulary)
@@ -132,31 +128,21 @@ def _word(value: object, field: str, rule: str, vocabulary: Iterable[str]) -> st
         key = value.strip().lower().replace("-", "_").replace(" ", "_")
         if key in allowed:
             return key
-    raise _error(field, rule, f"{value!r} is not one of {', '.join(allowed)}")
+    raise rule_error(field, rule, f"{value!r} is not one of {', '.join(allowed)}")
 
 
 def _flag(value: object, field: str, rule: str) -> bool:
     if not isinstance(value, bool):
-        raise _error(field, rule, f"expected True or False, got {value!r}")
+        raise rule_error(field, rule, f"expected True or False, got {value!r}")
     return value
 
 
-def _number(value: Number, field: str, rule: str) -> Decimal:
-    try:
-        number = to_decimal(value, field)
-    except ClinicalInputError as exc:
-        raise _error(field, rule, str(exc).removeprefix(f"{field}: ")) from None
-    if number < 0:
-        raise _error(field, rule, f"{value!r} is negative")
-    return number
-
-
 def _whole(value: Number, field: str, rule: str, maximum: int | None) -> int:
-    number = _number(value, field, rule)
+    number = non_negative(value, field, rule)
     if number != number.to_integral_value():
-        raise _error(field, rule, f"{value!r} is not a whole number")
+        raise rule_error(field, rule, f"{value!r} is not a whole number")
     if maximum is not None and number > maximum:
-        raise _error(field, rule, f"{value!r} is outside 0-{maximum}")
+        raise rule_error(field, rule, f"{value!r} is outside 0-{maximum}")
     return int(number)
 
 
@@ -179,7 +165,7 @@ def _result(
 
 def _attribution(other_cause: bool, death: bool, rule: str, term: str, used: dict[str, object]) -> GradeResult | None:
     if other_cause and death:
-        raise _error("death", rule, f"death due to {term} contradicts other_cause=True")
+        raise rule_error("death", rule, f"death due to {term} contradicts other_cause=True")
     if other_cause:
         reason = f"findings attributed to another cause: not {term}, grade 0 ({SOURCE})"
         return GradeResult(0, (reason,), rule, RULE_VERSION, term, used)
@@ -212,7 +198,7 @@ def grade_crs(
     rule = CRS_RULE_ID
     # ASTCT CRS grading has no protocol setting; ``settings`` is accepted so every rule is called alike.
     used: dict[str, object] = {}
-    temp = None if max_temp_c is None else _number(max_temp_c, "max_temp_c", rule)
+    temp = None if max_temp_c is None else non_negative(max_temp_c, "max_temp_c", rule)
     for name, value in (
         ("prior_crs_treated", prior_crs_treated),
         ("hypotension", hypotension),
@@ -248,7 +234,7 @@ def grade_crs(
 def _vasopressor_agents(drugs: Sequence[str], rule: str) -> tuple[frozenset[str], tuple[str, ...]]:
     """Distinct vasopressor agents (synonyms merged) and the inotropes named."""
     if isinstance(drugs, str) or not isinstance(drugs, Iterable):
-        raise _error("vasopressors", rule, "expected a list of drug names")
+        raise rule_error("vasopressors", rule, "expected a list of drug names")
     vocabulary = (*VASOPRESSORS, *sorted(INOTROPES))
     agents: set[str] = set()
     inotropes: list[str] = []
@@ -284,11 +270,11 @@ def _hypotension_finding(hypotension: bool, agents: frozenset[str]) -> Finding |
 
 def _hypoxia_finding(oxygen: str, flow: Number | None, rule: str) -> Finding | None:
     device = _word(oxygen, "oxygen", rule, OXYGEN_GRADES)
-    litres = None if flow is None else _number(flow, "oxygen_flow_l_min", rule)
+    litres = None if flow is None else non_negative(flow, "oxygen_flow_l_min", rule)
     cite = f"({SOURCE} CRS hypoxia)"
     if device == "room_air":
         if litres is not None and litres > 0:
-            raise _error("oxygen_flow_l_min", rule, f"{litres} L/min of oxygen contradicts oxygen='room_air'")
+            raise rule_error("oxygen_flow_l_min", rule, f"{litres} L/min of oxygen contradicts oxygen='room_air'")
         return None
     grade = OXYGEN_GRADES[device]
     if device in ("nasal_cannula", "high_flow_nasal_cannula") and litres is not None:
@@ -296,7 +282,9 @@ def _hypoxia_finding(oxygen: str, flow: Number | None, rule: str) -> Finding | N
         what = "low-flow (<= 6 L/min)" if low else "high-flow (> 6 L/min)"
         return Finding(2 if low else 3, f"{device} at {litres} L/min is {what}: grade {2 if low else 3} {cite}")
     if grade is None:
-        raise _error("oxygen_flow_l_min", rule, "required for nasal_cannula (<= 6 L/min grade 2, > 6 L/min grade 3)")
+        raise rule_error(
+            "oxygen_flow_l_min", rule, "required for nasal_cannula (<= 6 L/min grade 2, > 6 L/min grade 3)"
+        )
     return Finding(grade, f"oxygen by {device}: grade {grade} {cite}")
 
 
@@ -307,9 +295,9 @@ def capd_total(answers: Sequence[str]) -> int:
     """CAPD total 0-32 from the 8 answers in item order (never, rarely, sometimes, often, always)."""
     rule = CAPD_RULE_ID
     if isinstance(answers, str) or not isinstance(answers, Sequence):
-        raise _error("answers", rule, "expected a sequence of 8 answers")
+        raise rule_error("answers", rule, "expected a sequence of 8 answers")
     if len(answers) != CAPD_ITEMS:
-        raise _error("answers", rule, f"expected {CAPD_ITEMS} answers, got {len(answers)}")
+        raise rule_error("answers", rule, f"expected {CAPD_ITEMS} answers, got {len(answers)}")
     total = 0
     for item, answer in enumerate(answers, start=1):
         points = CAPD_ANSWERS.index(_word(answer, f"answers[{item - 1}]", rule, CAPD_ANSWERS))
@@ -416,11 +404,11 @@ def _ice_domain(neuro: _Neuro, rule: str) -> tuple[list[Finding], list[str]]:
     notes: list[str] = []
     if neuro.capd is not None:
         if neuro.ice is None and not neuro.unable:
-            raise _error("capd_score", rule, f"age {neuro.age} is assessed with ICE, not CAPD; give ice_score")
+            raise rule_error("capd_score", rule, f"age {neuro.age} is assessed with ICE, not CAPD; give ice_score")
         notes.append(f"capd_score not used: age {neuro.age} is assessed with ICE")
     unarousable = neuro.consciousness == "unarousable"
     if neuro.unable and neuro.ice not in (None, 0):
-        raise _error("ice_score", rule, f"ICE {neuro.ice} contradicts unable_to_perform=True (scores 0)")
+        raise rule_error("ice_score", rule, f"ICE {neuro.ice} contradicts unable_to_perform=True (scores 0)")
     if neuro.ice is None and not neuro.unable:
         if neuro.global_aphasia:
             reason = f"global aphasia while awake: ICE 0, grade 3 {cite} (footnote: awake with global aphasia)"
@@ -446,11 +434,11 @@ def _capd_domain(neuro: _Neuro, rule: str) -> tuple[list[Finding], list[str]]:
     notes: list[str] = []
     if neuro.ice is not None:
         if neuro.capd is None and not neuro.unable:
-            raise _error("ice_score", rule, f"{why}: assessed with CAPD, not ICE; give capd_score")
+            raise rule_error("ice_score", rule, f"{why}: assessed with CAPD, not ICE; give capd_score")
         notes.append(f"ice_score not used: {why} is assessed with CAPD")
     if neuro.unable:
         if neuro.capd is not None:
-            raise _error("capd_score", rule, "a CAPD score contradicts unable_to_perform=True")
+            raise rule_error("capd_score", rule, "a CAPD score contradicts unable_to_perform=True")
         return [Finding(4, f"{why}: unable to perform CAPD: grade 4 {cite}")], notes
     if neuro.global_aphasia:
         notes.append("global aphasia is observed within the CAPD (communication items)")

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Literal
 
-from jk500db.clinical.numbers import ClinicalInputError, Number, to_decimal
+from jk500db.clinical.numbers import (
+    ClinicalInputError,
+    Number,
+    canonical_unit,
+    non_negative,
+    rule_error,
+    rule_number,
+)
 from jk500db.clinical.results import GradeResult
 from jk500db.clinical.settings import DEFAULT_SETTINGS, RuleSettings
 
@@ -398,11 +405,11 @@ def grade_febrile_neutropenia(
 ) -> GradeResult:
     """CTCAE v5.0 febrile neutropenia: grade 3 or 0 (grades 4-5 need clinical judgement, not numbers)."""
     rule = FEBRILE_NEUTROPENIA_RULE_ID
-    count_unit = _canonical_unit(unit, _COUNT_UNITS, "unit", rule)
-    anc_value = _non_negative(anc, "anc", rule)
+    count_unit = canonical_unit(unit, _COUNT_UNITS, "unit", rule, _UNIT_ALIASES)
+    anc_value = non_negative(anc, "anc", rule)
     anc_10e9 = _to_10e9_per_l(anc_value, count_unit)
-    temp = _non_negative(max_temp_c, "max_temp_c", rule)
-    minutes = _non_negative(minutes_at_or_above_38, "minutes_at_or_above_38", rule)
+    temp = non_negative(max_temp_c, "max_temp_c", rule)
+    minutes = non_negative(minutes_at_or_above_38, "minutes_at_or_above_38", rule)
     if minutes > 0 and temp < FN_SUSTAINED_TEMP_C:
         raise ClinicalInputError(
             "minutes_at_or_above_38", f"{rule}: {minutes} min at >= 38.0 °C but max_temp_c is {temp} °C"
@@ -427,8 +434,8 @@ def grade_febrile_neutropenia(
 def grade_fever(*, max_temp_c: Number, hours_above_40: Number = 0) -> GradeResult:
     """CTCAE v5.0 fever from the highest temperature (°C) and the time spent above 40.0 °C."""
     rule = FEVER_RULE_ID
-    temp = _non_negative(max_temp_c, "max_temp_c", rule)
-    hours = _non_negative(hours_above_40, "hours_above_40", rule)
+    temp = non_negative(max_temp_c, "max_temp_c", rule)
+    hours = non_negative(hours_above_40, "hours_above_40", rule)
     above_40 = FEVER_STEPS[-1]
     if hours > 0 and not _met(above_40, temp, Decimal(1)):
         raise ClinicalInputError("hours_above_40", f"{rule}: {hours} h above 40.0 °C but max_temp_c is {temp} °C")
@@ -448,43 +455,14 @@ def grade_fever(*, max_temp_c: Number, hours_above_40: Number = 0) -> GradeResul
 # ------------------------------------------------------------------------------------------ validation
 
 
-def _error(field: str, rule: str, message: str) -> ClinicalInputError:
-    return ClinicalInputError(field, f"{rule}: {message}")
-
-
-def _number(value: Number, field: str, rule: str) -> Decimal:
-    try:
-        return to_decimal(value, field)
-    except ClinicalInputError as exc:  # add the rule to the message of numbers.py
-        raise _error(field, rule, str(exc).removeprefix(f"{field}: ")) from None
-
-
-def _non_negative(value: Number, field: str, rule: str) -> Decimal:
-    number = _number(value, field, rule)
-    if number < 0:
-        raise _error(field, rule, f"{value!r} is negative")
-    return number
-
-
 def _optional_positive(value: Number | None, field: str, rule: str) -> Decimal | None:
     """A reference limit or ratio denominator: zero would make every multiple of it meaningless."""
     if value is None:
         return None
-    number = _number(value, field, rule)
+    number = rule_number(value, field, rule)
     if number <= 0:
-        raise _error(field, rule, f"{value!r} must be greater than 0")
+        raise rule_error(field, rule, f"{value!r} must be greater than 0")
     return number
-
-
-def _canonical_unit(unit: str, allowed: Sequence[str], field: str, rule: str) -> str:
-    if not isinstance(unit, str):
-        raise _error(field, rule, f"expected a unit string, got {type(unit).__name__}")
-    spelled = unit.strip()
-    spelled = _UNIT_ALIASES.get(spelled, spelled)
-    for candidate in allowed:
-        if candidate.lower() == spelled.lower():
-            return candidate
-    raise _error(field, rule, f"{unit!r} is not allowed; use one of {', '.join(allowed)}")
 
 
 def _validated_lab(
@@ -498,17 +476,17 @@ def _validated_lab(
 ) -> Lab:
     code = test.strip().upper() if isinstance(test, str) else ""
     if code not in LAB_TESTS:
-        raise _error("test", "ctcae5.lab", f"{test!r} is not graded; use one of {', '.join(LAB_TESTS)}")
+        raise rule_error("test", "ctcae5.lab", f"{test!r} is not graded; use one of {', '.join(LAB_TESTS)}")
     spec = LAB_TESTS[code]
     rule = LAB_RULE_PREFIX + code
-    graded_unit = _canonical_unit(unit, spec.units, "unit", rule)
-    number = _non_negative(value, "value", rule)
+    graded_unit = canonical_unit(unit, spec.units, "unit", rule, _UNIT_ALIASES)
+    number = non_negative(value, "value", rule)
     lower = _optional_positive(lln, "lln", rule)
     upper = _optional_positive(uln, "uln", rule)
-    base = _non_negative(baseline, "baseline", rule) if baseline is not None else None
+    base = non_negative(baseline, "baseline", rule) if baseline is not None else None
     for name, given in flags.items():
         if not isinstance(given, bool):
-            raise _error(name, rule, f"expected True or False, got {given!r}")
+            raise rule_error(name, rule, f"expected True or False, got {given!r}")
     entered = f"{number} {graded_unit}"
     if graded_unit in _COUNT_UNITS:  # counts are graded in x10^9/L; LLN is given in the value's unit
         as_10e9 = _to_10e9_per_l(number, graded_unit)
@@ -531,7 +509,7 @@ def _count_text(entered: Decimal, unit: str, per_10e9_l: Decimal) -> str:
 
 def _require(limit: Decimal | None, field: str, lab: Lab, why: str) -> Decimal:
     if limit is None:
-        raise _error(field, lab.rule_id, f"{field} is required: {why}")
+        raise rule_error(field, lab.rule_id, f"{field} is required: {why}")
     return limit
 
 
@@ -653,7 +631,7 @@ def _grade_creatinine(lab: Lab) -> tuple[int, list[str]]:
     notes = ["no baseline: baseline criterion (G2-G3) not applied"] if lab.baseline is None else []
     if lab.baseline is not None:
         if lab.baseline == 0:
-            raise _error("baseline", lab.rule_id, "must be greater than 0 to grade by x baseline")
+            raise rule_error("baseline", lab.rule_id, "must be greater than 0 to grade by x baseline")
         by_baseline = _grade_by_ratio(lab, CREATININE_BY_BASELINE, lab.baseline, "baseline")
         if by_baseline is not None:
             findings.append(by_baseline)
@@ -713,7 +691,7 @@ def _grade_fibrinogen(lab: Lab) -> tuple[int, list[str]]:
     if lab.baseline is not None and lab.baseline < lln:
         branch = f"baseline {lab.baseline} < LLN {lln} (abnormal baseline)"
         if lab.baseline == 0:
-            raise _error("baseline", lab.rule_id, "must be greater than 0 to grade a % decrease from it")
+            raise rule_error("baseline", lab.rule_id, "must be greater than 0 to grade a % decrease from it")
         decrease_x100 = (lab.baseline - lab.value) * 100
         step = _highest(FIBRINOGEN_BY_DECREASE_PCT, decrease_x100, lab.baseline)
         pct = _ratio_text(decrease_x100, lab.baseline)

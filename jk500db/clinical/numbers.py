@@ -7,6 +7,7 @@ as they are; a ``float`` goes through ``str`` so that ``2.1`` stays ``Decimal("2
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 Number = str | int | float | Decimal
@@ -43,3 +44,35 @@ def to_decimal(value: Number, field: str) -> Decimal:
 def optional_decimal(value: Number | None, field: str) -> Decimal | None:
     """Like :func:`to_decimal`, passing ``None`` (not recorded) through."""
     return None if value is None else to_decimal(value, field)
+
+
+def rule_error(field: str, rule: str, message: str) -> ClinicalInputError:
+    """An input error that names the rule refusing it, e.g. "lln: ctcae5.lab.ALT: '0' must be greater than 0"."""
+    return ClinicalInputError(field, f"{rule}: {message}")
+
+
+def rule_number(value: Number, field: str, rule: str) -> Decimal:
+    """:func:`to_decimal`, with the rule named in the error."""
+    try:
+        return to_decimal(value, field)
+    except ClinicalInputError as exc:
+        raise rule_error(field, rule, str(exc).removeprefix(f"{field}: ")) from None
+
+
+def non_negative(value: Number, field: str, rule: str) -> Decimal:
+    number = rule_number(value, field, rule)
+    if number < 0:
+        raise rule_error(field, rule, f"{value!r} is negative")
+    return number
+
+
+def canonical_unit(unit: str, allowed: Sequence[str], field: str, rule: str, aliases: Mapping[str, str]) -> str:
+    """The rule's own spelling of ``unit`` (case-insensitive, after ``aliases``), or an error listing them."""
+    if not isinstance(unit, str):
+        raise rule_error(field, rule, f"expected a unit string, got {type(unit).__name__}")
+    spelled = unit.strip()
+    spelled = aliases.get(spelled, spelled)
+    for candidate in allowed:
+        if candidate.lower() == spelled.lower():
+            return candidate
+    raise rule_error(field, rule, f"{unit!r} is not allowed; use one of {', '.join(allowed)}")

@@ -32,7 +32,7 @@ from jk500db.clinical.ctcae import (
     U_PER_L,
     UMOL_PER_L,
 )
-from jk500db.clinical.numbers import ClinicalInputError, Number, to_decimal
+from jk500db.clinical.numbers import Number, canonical_unit, non_negative, rule_error
 
 RULE_VERSION = "1"
 LAB_RULE_PREFIX = "plausibility.lab."
@@ -199,13 +199,13 @@ def check_lab(test_code: str, value: Number, unit: str) -> PlausibilityResult:
     """Is ``value`` (in ``unit``) a possible result of ``test_code`` (CDISC LBTESTCD) in a living child?"""
     code = test_code.strip().upper() if isinstance(test_code, str) else ""
     if code not in LAB_LIMITS:
-        raise _error(
+        raise rule_error(
             "test_code", "plausibility.lab", f"{test_code!r} has no limits; use one of {', '.join(LAB_LIMITS)}"
         )
     rule = LAB_RULE_PREFIX + code
     limits = LAB_LIMITS[code]
-    given_unit = _canonical_unit(unit, tuple(limits.units), "unit", rule)
-    number = _non_negative(value, "value", rule)
+    given_unit = canonical_unit(unit, tuple(limits.units), "unit", rule, _UNIT_ALIASES)
+    number = non_negative(value, "value", rule)
     return _decide(code, number, given_unit, limits, rule)
 
 
@@ -216,12 +216,14 @@ def check_body(measure: str, value: Number, *, age_years: Number | None = None) 
     """
     key = measure.strip().lower() if isinstance(measure, str) else ""
     if key not in BODY_LIMITS:
-        raise _error("measure", "plausibility.body", f"{measure!r} has no limits; use one of {', '.join(BODY_LIMITS)}")
+        raise rule_error(
+            "measure", "plausibility.body", f"{measure!r} has no limits; use one of {', '.join(BODY_LIMITS)}"
+        )
     rule = BODY_RULE_PREFIX + key
     limits = BODY_LIMITS[key]
-    number = _non_negative(value, "value", rule)
+    number = non_negative(value, "value", rule)
     if age_years is not None:
-        _non_negative(age_years, "age_years", rule)
+        non_negative(age_years, "age_years", rule)
     return _decide(key, number, limits.unit, limits, rule)
 
 
@@ -237,28 +239,3 @@ def _decide(label: str, number: Decimal, unit: str, limits: Limits, rule: str) -
         f"({RULE_NAME}, {rule})"
     )
     return PlausibilityResult(plausible, low, high, unit, reason, rule, RULE_VERSION, limits.source)
-
-
-def _error(field: str, rule: str, message: str) -> ClinicalInputError:
-    return ClinicalInputError(field, f"{rule}: {message}")
-
-
-def _non_negative(value: Number, field: str, rule: str) -> Decimal:
-    try:
-        number = to_decimal(value, field)
-    except ClinicalInputError as exc:  # add the rule to the message of numbers.py
-        raise _error(field, rule, str(exc).removeprefix(f"{field}: ")) from None
-    if number < 0:
-        raise _error(field, rule, f"{value!r} is negative")
-    return number
-
-
-def _canonical_unit(unit: str, allowed: tuple[str, ...], field: str, rule: str) -> str:
-    if not isinstance(unit, str):
-        raise _error(field, rule, f"expected a unit string, got {type(unit).__name__}")
-    spelled = unit.strip()
-    spelled = _UNIT_ALIASES.get(spelled, spelled)
-    for candidate in allowed:
-        if candidate.lower() == spelled.lower():
-            return candidate
-    raise _error(field, rule, f"{unit!r} is not allowed; use one of {', '.join(allowed)}")

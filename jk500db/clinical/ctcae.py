@@ -735,3 +735,5 @@ _GRADERS = {
     "PHOS": _grade_hypophosphatemia,
     "FIBRINO": _grade_fibrinogen,
 }
+#: CDISC LBTESTCD codes this module grades.
+GRADED_TESTS = frozenset(_GRADERS)

@@ -11,25 +11,6 @@ from jk500db.clinical.settings import RuleSettings
 from jk500db.derivations.provenance import assign, reasons_text, rule_label, settings_json
 from jk500db.derivations.subject_data import SubjectData, live
 from jk500db.models import LabResult
-from jk500db.models.vocabularies import LabTest
-
-#: Tests CTCAE v5.0 grades (the others, e.g. CRP, ferritin and IL-6, are collected but not graded).
-GRADED_TESTS = frozenset(
-    {
-        LabTest.NEUT,
-        LabTest.PLAT,
-        LabTest.WBC,
-        LabTest.LYM,
-        LabTest.HGB,
-        LabTest.ALT,
-        LabTest.AST,
-        LabTest.BILI,
-        LabTest.CREAT,
-        LabTest.K,
-        LabTest.PHOS,
-        LabTest.FIBRINO,
-    }
-)
 
 
 def baseline_anchor(data: SubjectData, settings: RuleSettings) -> dt.datetime | None:
@@ -65,7 +46,8 @@ def baseline(result: LabResult, anchor: dt.datetime | None, found: dict[tuple[st
 def derive_labs(data: SubjectData, settings: RuleSettings) -> None:
     anchor, found = baselines(data, settings)
     for result in live(data.labs):
-        if result.test_code not in GRADED_TESTS or result.value is None:
+        # CRP, ferritin, IL-6 and blasts are collected, not graded.
+        if str(result.test_code) not in ctcae.GRADED_TESTS or result.value is None:
             reason = "not graded: no value" if result.value is None else "not graded: no CTCAE v5.0 lab term"
             assign(result, ctcae_grade=None, ctcae_term=None, grade_reasons=reason, grade_rule=None,
                    grade_settings=None, baseline_value=None)  # fmt: skip

@@ -19,7 +19,7 @@ from flask import flash, request
 from flask_admin import expose
 
 from admin.extensions import db
-from admin.pages.base import SecurePage
+from admin.pages.base import SecurePage, words
 from jk500db.audit.triggers import audited_tables
 from jk500db.audit.verify import VerifyReport, verify
 from jk500db.models import AuditEvent, Base, Subject
@@ -36,15 +36,10 @@ SOURCES: dict[ChangeSource, str] = {
 }
 
 
-def readable(name: str) -> str:
-    """``adverse_event`` → "Adverse event": table and column names as a person reads them."""
-    return name.replace("_", " ").strip().capitalize()
-
-
 @cache
 def table_choices() -> tuple[tuple[str, str], ...]:
     """(table name, readable name) of every audited table, by readable name (the filter's choices)."""
-    return tuple(sorted(((t.name, readable(t.name)) for t in audited_tables()), key=lambda c: c[1]))
+    return tuple(sorted(((t.name, words(t.name)) for t in audited_tables()), key=lambda c: c[1]))
 
 
 @cache
@@ -162,9 +157,9 @@ def _event_row(row: sa.Row[tuple[AuditEvent, str | None]]) -> EventRow:
         user=event.actor_name,
         source=SOURCES[event.source],
         subject=subject_number or "",
-        form=readable(event.table_name),
-        field=readable(event.field_name) if event.field_name else "",
-        action=readable(event.action.value),
+        form=words(event.table_name),
+        field=words(event.field_name) if event.field_name else "",
+        action=words(event.action.value),
         old_value=_shown(event.table_name, event.field_name, event.old_value),
         new_value=_shown(event.table_name, event.field_name, event.new_value),
         reason=event.reason,

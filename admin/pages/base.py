@@ -13,6 +13,11 @@ from admin.extensions import login_manager
 from jk500db.models.vocabularies import RoleCode
 
 
+def words(code: str) -> str:
+    """A stored code or a table or column name as a person reads it: "lost_to_follow_up" -> "Lost to follow up"."""
+    return code.replace("_", " ").strip().capitalize()
+
+
 class SecurePage(BaseView):
     #: roles that may open the page; any other role gets 403, anonymous visitors the login page.
     roles: ClassVar[frozenset[RoleCode]] = frozenset()

@@ -22,7 +22,7 @@ from flask_admin import expose
 from sqlalchemy.orm import Session
 
 from admin.extensions import db
-from admin.pages.base import SecurePage
+from admin.pages.base import SecurePage, words
 from jk500db.audit.guards import clinical_forms, visit_column
 from jk500db.models import Base, FormStatus, Query, SdvMark, Site, Subject, Visit, VisitDefinition
 from jk500db.models.vocabularies import FormStatusCode, QueryStatus, RoleCode, SubjectStatus, VisitStatus, WindowStatus
@@ -32,11 +32,6 @@ from jk500db.services.study_definition import active_definition
 NOT_YET = "not_yet"
 #: Form counts in a cell, done first.
 FORM_STATUS_ORDER = (FormStatusCode.COMPLETE, FormStatusCode.INCOMPLETE, FormStatusCode.NOT_STARTED)
-
-
-def label(code: str) -> str:
-    """A vocabulary code as words: "lost_to_follow_up" -> "Lost to follow up"."""
-    return code.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -271,9 +266,9 @@ class StatusMatrixPage(SecurePage):
             columns=columns,
             rows=rows,
             sites=sites,
-            statuses=[(status.value, label(status.value)) for status in SubjectStatus],
+            statuses=[(status.value, words(status.value)) for status in SubjectStatus],
             filters=filters,
-            label=label,
+            label=words,
             form_statuses=FORM_STATUS_ORDER,
             defined=bool(columns),
         )

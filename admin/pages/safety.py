@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask_admin import expose
 
 from admin.extensions import db, utcnow
-from admin.pages.base import SecurePage
+from admin.pages.base import SecurePage, words
 from jk500db.clinical import reporting, schedule
 from jk500db.clinical.settings import RuleSettings
 from jk500db.derivations.adverse_events import STATUS_ORDER
@@ -35,11 +35,6 @@ DECISION_LABELS: dict[DltDecision | None, str] = {
     DltDecision.NOT_A_DLT: "not a DLT",
     None: "awaiting confirmation",
 }
-
-
-def label(code: str) -> str:
-    """A stored vocabulary code as words ("follow_up" -> "Follow up")."""
-    return code.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,7 @@ def load_enrolment(study: Study) -> Enrolment:
         .group_by(Subject.status)
     )
     counts = {status: (total, enrolled) for status, total, enrolled in db.session.execute(query).tuples()}
-    rows = [EnrolmentRow(label(status), counts.get(status, (0, 0))[0]) for status in SubjectStatus]
+    rows = [EnrolmentRow(words(status), counts.get(status, (0, 0))[0]) for status in SubjectStatus]
     return Enrolment(
         rows=rows,
         enrolled=sum(enrolled for _, enrolled in counts.values()),

@@ -37,7 +37,7 @@ from jk500db.models import (
 )
 from jk500db.models.base import ClinicalRecord
 from jk500db.models.vocabularies import Agent
-from jk500db.services.study_definition import active_definition, rule_settings
+from jk500db.services.study_definition import active_definition, definition_settings
 
 #: Agents whose first dose starts lymphodepletion (day -7) and is SDTM's RFSTDTC.
 LYMPHODEPLETION_AGENTS = frozenset({Agent.CYCLOPHOSPHAMIDE, Agent.FLUDARABINE})
@@ -58,9 +58,9 @@ class StudyContext:
     def load(cls, session: Session, today: dt.date) -> StudyContext:
         definition = active_definition(session)
         if definition is None:
-            return cls(rule_settings(session), {}, {}, today)
+            return cls(definition_settings(None), {}, {}, today)
         return cls(
-            settings=rule_settings(session),
+            settings=definition_settings(definition),
             visits={v.code: v for v in definition.visits},
             regimen={item.agent: item for item in definition.regimen},
             today=today,

@@ -205,7 +205,11 @@ def active_definition(session: Session, study_code: str = "JK500") -> StudyDefin
 
 def rule_settings(session: Session, study_code: str = "JK500") -> RuleSettings:
     """The protocol settings in force (the defaults when no definition is loaded yet)."""
-    definition = active_definition(session, study_code)
+    return definition_settings(active_definition(session, study_code))
+
+
+def definition_settings(definition: StudyDefinitionVersion | None) -> RuleSettings:
+    """The settings a loaded definition carries (the defaults for none)."""
     if definition is None:
         return RuleSettings()
     return RuleSettings.from_mapping({s.key: json.loads(s.value_json) for s in definition.settings})

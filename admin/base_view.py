@@ -50,6 +50,7 @@ ACTION_OF_VIEW_METHOD: dict[str, Action] = {
     "ajax_update": Action.EDIT,
     "delete_view": Action.DELETE,
     "export": Action.EXPORT,
+    "remove_view": Action.EDIT,  # soft removal of a clinical record, with a reason (admin.crf)
 }
 
 

@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from admin import csp_nonce
+from admin.crf import init_crf_views
 from admin.extensions import db, login_manager
 from admin.pages import init_pages
 from jk500db.models import Study
@@ -72,6 +73,7 @@ def init_views(app: Flask) -> None:
         csp_nonce_generator=csp_nonce,
     )
     init_pages(admin)
+    init_crf_views(admin)
     app.register_error_handler(CSRFError, handle_csrf_error)
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, handle_http_error)

@@ -1,0 +1,1 @@
+"""Exports for statisticians and reviewers (tidy CSV and XLSX, SDTM, ADaM, ODM, tables, plots)."""

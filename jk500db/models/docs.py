@@ -1,0 +1,62 @@
+"""The ``#:`` comment above each column, read back as the column's description.
+
+Every column of the models carries a ``#:`` comment (the indico habit). Reading them here makes that one text
+the help shown beside a form field and the label of a data-dictionary entry, so the two never drift apart from
+the model. Comments are read with ``tokenize`` from the class's source, so nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import tokenize
+from functools import cache
+
+
+def _class_comments(cls: type) -> dict[str, str]:
+    """{attribute: text} for the ``#:`` comment block directly above each ``name: ...`` line of ``cls``."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # built at runtime: no source to read
+        return {}
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    line_start = True
+    previous = ""
+    function = ""  # a mixin declares a column in a function: ``def subject_id(cls): #: ... return ...``
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            text = token.string
+            pending = [*pending, text[2:].strip()] if text.startswith("#:") else []
+            continue
+        if token.type in (tokenize.NL, tokenize.NEWLINE):
+            line_start = True
+            continue
+        if token.type in (tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if token.type == tokenize.NAME and previous == "def":
+            function = token.string
+        if line_start and token.type == tokenize.NAME and pending:
+            name = function if token.string == "return" else token.string
+            comments.setdefault(name, " ".join(pending))
+        if line_start:
+            pending = []
+        line_start = False
+        previous = token.string
+    return comments
+
+
+@cache
+def column_docs(cls: type) -> dict[str, str]:
+    """{column attribute: description} for a mapped class, including what its mixins declare."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object:
+            continue
+        docs.update(_class_comments(klass))
+    return docs
+
+
+def column_doc(cls: type, name: str) -> str:
+    """The description of one column, or "" when it has none."""
+    return column_docs(cls).get(name, "")

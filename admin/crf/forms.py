@@ -44,6 +44,8 @@ INTERNAL = frozenset({"id", "version", "removed_at", "removed_reason"})
 #: The reason for change and the version the person saw, added to the edit form.
 REASON_FIELD = "reason_for_change"
 VERSION_FIELD = "seen_version"
+#: The newest audit event of the record when the form was opened: a stale save lists what changed after it.
+SEEN_EVENT_FIELD = "seen_event"
 
 #: Units read from the column name's ending (the models name every measured column with its unit).
 UNITS: tuple[tuple[str, str], ...] = (
@@ -304,6 +306,7 @@ def form_class(crf: Crf, session: Session, *, subject_id: int | None, editing: b
         attributes[entry.name] = _field(entry, session, subject_id)
     if editing:
         attributes[VERSION_FIELD] = HiddenField()
+        attributes[SEEN_EVENT_FIELD] = HiddenField()
         attributes[REASON_FIELD] = TextAreaField(
             "Reason for change",
             [InputRequired(message="a reason for change is required after first entry")],

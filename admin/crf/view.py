@@ -29,6 +29,7 @@ from admin.crf.catalogue import IDENTIFIERS, Crf
 from admin.crf.forms import (
     INTERNAL,
     REASON_FIELD,
+    SEEN_EVENT_FIELD,
     VERSION_FIELD,
     CrfForm,
     choices_for,
@@ -222,7 +223,35 @@ class CrfView(SecureModelView):
         form = cls(get_form_data(), obj=obj)
         if request.method == "GET" and obj is not None:
             form[VERSION_FIELD].data = str(obj.version)
+            form[SEEN_EVENT_FIELD].data = str(self._newest_event(obj.id))
         return form
+
+    def _newest_event(self, record_id: int) -> int:
+        newest = db.session.scalar(
+            sa.select(sa.func.max(AuditEvent.id)).where(
+                AuditEvent.table_name == self.table_name, AuditEvent.row_key == str(record_id)
+            )
+        )
+        return int(newest or 0)
+
+    def _changed_since(self, model: Any, seen_event: int) -> list[str]:
+        """What others changed in the record after the form was opened: field, old and new value, who, when."""
+        events = db.session.scalars(
+            sa.select(AuditEvent)
+            .where(
+                AuditEvent.table_name == self.table_name,
+                AuditEvent.row_key == str(model.id),
+                AuditEvent.id > seen_event,
+            )
+            .order_by(AuditEvent.id)
+        ).all()
+        derived = derived_columns(self.model.__table__)
+        history = self._history(model, [e for e in events if e.field_name not in derived])
+        return [
+            f"{field} {old} → {new} ({entry['who']}, {entry['when']})"
+            for entry in history
+            for field, old, new in entry["changes"]
+        ]
 
     def create_model(self, form: CrfForm) -> Any:
         record = self.model()
@@ -247,6 +276,10 @@ class CrfView(SecureModelView):
         if not self._save(
             form, lambda: records.update_record(db.session(), model, changes, seen_version=seen, reason=reason)
         ):
+            if model.version != seen:  # a stale edit: say what the others changed
+                changed = self._changed_since(model, int(form[SEEN_EVENT_FIELD].data or 0))
+                if changed:
+                    flash("Changed since you opened the form: " + "; ".join(changed), "warning")
             return False
         self._announce_queries(model, started)
         return True

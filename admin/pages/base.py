@@ -14,7 +14,12 @@ from jk500db.models.vocabularies import RoleCode
 
 
 def words(code: str) -> str:
-    """A stored code or a table or column name as a person reads it: "lost_to_follow_up" -> "Lost to follow up"."""
+    """A stored code or a table or column name as a person reads it: "lost_to_follow_up" -> "Lost to follow up".
+
+    Codes already in capitals are standard codes (CDISC LBTESTCD "NEUT", SEX "M") and stay as they are.
+    """
+    if code.isupper():
+        return code
     return code.replace("_", " ").strip().capitalize()
 
 

@@ -165,6 +165,15 @@ def start_session(user: User) -> None:
     session[SEEN_AT] = now
 
 
+#: Where each role starts after logging in: data managers and monitors work from the status matrix (issue 5).
+LANDING_ENDPOINTS: dict[RoleCode, str] = {RoleCode.DATA_MANAGER: "matrix.index", RoleCode.MONITOR: "matrix.index"}
+
+
+def landing_page(role: RoleCode) -> str:
+    endpoint = LANDING_ENDPOINTS.get(role, "admin.index")
+    return url_for(endpoint if endpoint in current_app.view_functions else "admin.index")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     target = safe_next(request.args.get("next"))
@@ -186,7 +195,7 @@ def login() -> ResponseReturnValue:
         db.session.commit()  # a failure is committed too: the lockout counter and the security log
         if user is not None:
             start_session(user)
-            return redirect(target or url_for("admin.index"))
+            return redirect(target or landing_page(user.role_code))
         flash(LOGIN_FAILED, "error")
     return render_template("jk500/login.html", form=form, next=target)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
@@ -16,6 +16,7 @@ from admin.crf import init_crf_views
 from admin.extensions import db, login_manager
 from admin.pages import init_pages
 from jk500db.models import Study
+from jk500db.models.vocabularies import RoleCode
 
 
 class HomeView(AdminIndexView):
@@ -30,7 +31,35 @@ class HomeView(AdminIndexView):
     @expose("/")
     def index(self) -> str:
         study_code = db.session.scalar(sa.select(Study.code).order_by(Study.id).limit(1))
-        return self.render("jk500/home.html", study_code=study_code)
+        shortcuts = [
+            (title, url_for(endpoint))
+            for title, endpoint, roles in SHORTCUTS
+            if current_user.role in roles and endpoint in current_app.view_functions
+        ]
+        return self.render("jk500/home.html", study_code=study_code, shortcuts=shortcuts)
+
+
+#: The home page's shortcuts: (title, endpoint, roles). Data managers and monitors land on the status matrix
+#: after logging in (``admin.auth.landing_page``); the home page gives them the way back to it.
+SHORTCUTS: tuple[tuple[str, str, frozenset[RoleCode]], ...] = (
+    ("Sign-off worklist", "signoff.index", frozenset({RoleCode.INVESTIGATOR})),
+    ("Safety dashboard", "safety.index", frozenset({RoleCode.INVESTIGATOR, RoleCode.ADMIN, RoleCode.STATISTICIAN})),
+    (
+        "Status matrix",
+        "matrix.index",
+        frozenset({RoleCode.DATA_MANAGER, RoleCode.MONITOR, RoleCode.INVESTIGATOR, RoleCode.ADMIN}),
+    ),
+    (
+        "Queries",
+        "queries.index",
+        frozenset({RoleCode.DATA_MANAGER, RoleCode.MONITOR, RoleCode.INVESTIGATOR, RoleCode.ADMIN}),
+    ),
+    ("Source-data verification", "sdv.index", frozenset({RoleCode.MONITOR})),
+    ("Casebooks", "casebook.index", frozenset({RoleCode.DATA_MANAGER, RoleCode.MONITOR, RoleCode.INVESTIGATOR})),
+    ("Locks and freezes", "locks.index", frozenset({RoleCode.ADMIN})),
+    ("Audit trail", "audit.index", frozenset({RoleCode.ADMIN})),
+    ("Exports", "exports.index", frozenset({RoleCode.STATISTICIAN, RoleCode.ADMIN})),
+)
 
 
 #: What each error page says; never the exception, a stack trace or an internal id.

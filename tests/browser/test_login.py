@@ -21,11 +21,14 @@ def data_manager(live_server: LiveServer) -> DemoAccount:
 
 
 def expect_home_page_of(page: Page, base_url: str, account: DemoAccount) -> None:
-    """The home page, showing ``account`` as the one logged in, with a way to log out."""
-    expect(page).to_have_url(f"{base_url}/")
+    """A data manager's landing page, the status matrix, showing ``account`` as the one logged in, with a way to
+    log out; the home page says who and which study."""
+    expect(page).to_have_url(f"{base_url}/matrix/")
+    expect(page.locator(".navbar")).to_contain_text(account.full_name)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    page.goto(f"{base_url}/")
     expect(page.locator("dt:text-is('Logged in as') + dd")).to_have_text(account.full_name)
     expect(page.locator("dt:text-is('Study') + dd")).to_have_text("JK500")
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def expect_login_page(page: Page, base_url: str, query: str = "") -> None:
@@ -62,7 +65,8 @@ def test_AC01_an_anonymous_visitor_is_sent_to_the_login_page_and_back_after_logg
     expect(page.get_by_role("alert")).to_have_text("Please log in.")
     account = data_manager(live_server)
     submit_login(page, account.email, account.password)
-    expect_home_page_of(page, live_server.base_url, account)
+    expect(page).to_have_url(f"{live_server.base_url}/")  # back where the visitor was going, not the landing page
+    expect(page.locator("dt:text-is('Logged in as') + dd")).to_have_text(account.full_name)
 
 
 def test_PW02_the_password_is_typed_into_a_masked_field(page: Page, live_server: LiveServer) -> None:

@@ -34,3 +34,9 @@ def new_record_url(table_name: str, *, subject_id: int, visit_id: int | None = N
     if visit_id is None:
         return url_for(endpoint, subject_id=subject_id)
     return url_for(endpoint, subject_id=subject_id, visit_id=visit_id)
+
+
+def casebook_url(subject_number: str) -> str | None:
+    """The subject's casebook (admin/pages/casebook.py), or None when the page is not installed."""
+    endpoint = "casebook.subject"
+    return url_for(endpoint, subject_number=subject_number) if _has(endpoint) else None

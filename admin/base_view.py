@@ -120,6 +120,10 @@ class SecureModelView(ModelView):
         refused: ResponseReturnValue | None = super()._handle_view(name, **kwargs)
         if refused is not None:
             return refused
+        if self.clinical and name in ("ajax_update", "action_view"):
+            # Inline list edits and bulk actions would change clinical data without a reason for change, one
+            # record at a time through the form being the only way; refuse them outright, for every role.
+            abort(403)
         action = ACTION_OF_VIEW_METHOD.get(name)
         if action is not None and not self.allows(action):
             abort(403)

@@ -106,4 +106,71 @@ def test_the_whole_job_of_a_trial_in_the_browser(browser: object, live_server: L
     page.goto(ae_page)
     expect(page.locator("#derived-values tr", has_text="Derived grade").first).to_contain_text("1")
     screenshot(page, "scenario-adverse-event")
+    page.goto(f"{base}/matrix/")
+    expect(page.get_by_text(SUBJECT).first).to_be_visible()
+    screenshot(page, "matrix")
     context.close()
+
+    # --- the monitor verifies the AE form against source and raises a query on its grade --------------------
+    monitor = new_context(browser, base)  # type: ignore[arg-type]
+    page = monitor.new_page()
+    login(page, base, accounts[RoleCode.MONITOR].email, accounts[RoleCode.MONITOR].password)
+    page.goto(f"{base}/sdv/")
+    page.get_by_label("Subject", exact=True).select_option(SUBJECT)
+    page.get_by_label("Form", exact=True).select_option(label="Adverse events")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Filter").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Verify Adverse events of {SUBJECT}").click()
+    expect(page.get_by_text("Marked 1 form source-data-verified.")).to_be_visible()
+
+    page.goto(ae_page)
+    expect(page.locator("#sdv-state")).to_contain_text("verified")
+    page.locator("#query-field").select_option(label="Grade")
+    page.locator("#query-text").fill("The nurse's notes say grade 2: please check the grade.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Raise query").click()
+    expect(page.locator("#record-queries")).to_contain_text("please check the grade")
+    monitor.close()
+
+    # --- the investigator signs a subject's eligibility, re-entering the password ----------------------------
+    investigator = new_context(browser, base)  # type: ignore[arg-type]
+    page = investigator.new_page()
+    account = accounts[RoleCode.INVESTIGATOR]
+    login(page, base, account.email, account.password)
+    page.goto(f"{base}/signoff/?subject=01-001")
+    page.locator("#signoff-eligibility_confirmed tbody tr", has_text="01-001").get_by_role("link", name="Sign").click()
+    expect(page.locator("#meaning-statement")).to_contain_text("meets all eligibility criteria")
+    page.get_by_label("Username (your e-mail)").fill(account.email)
+    page.get_by_label("Password").fill(account.password)
+    page.get_by_role("button", name="Sign", exact=True).click()
+    expect(page.locator("#signoff-eligibility_confirmed tbody tr", has_text="01-001")).to_contain_text("valid")
+    investigator.close()
+
+    # --- the data manager answers the query and corrects the grade: the correction clears the SDV mark ------
+    manager = new_context(browser, base)  # type: ignore[arg-type]
+    page = manager.new_page()
+    login(page, base, accounts[RoleCode.DATA_MANAGER].email, accounts[RoleCode.DATA_MANAGER].password)
+    page.goto(f"{base}/queries/")
+    row = page.locator("tbody tr", has_text="please check the grade")
+    row.get_by_label("Message").fill("Checked against the notes: grade 2. Corrected.")
+    with page.expect_navigation():
+        row.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("Query answered.")).to_be_visible()
+
+    page.goto(ae_page)
+    page.get_by_role("link", name="Correct").click()
+    fill(page, {"grade": "2", "reason_for_change": "grade 2 per the nurse's notes (query answered)"})
+    save(page)
+    expect(page.locator("#entered-values td[data-field=grade]")).to_have_text("2")
+    expect(page.locator("#sdv-state")).to_contain_text("cleared by a later change")
+    expect(page.locator("#audit-history")).to_contain_text("grade 2 per the nurse's notes")
+    # The investigator's grade now differs from the ASTCT grade of the linked CRS assessment: a query says so.
+    expect(page.locator("#record-queries")).to_contain_text(re.compile("differs|derived", re.IGNORECASE))
+
+    page.goto(f"{base}/casebook/{SUBJECT}")
+    expect(page.get_by_text(SUBJECT).first).to_be_visible()
+    screenshot(page, "casebook")
+    page.goto(f"{base}/safety/")
+    screenshot(page, "safety-after-scenario")
+    manager.close()

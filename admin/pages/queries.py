@@ -17,6 +17,9 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from admin.extensions import db, utcnow
+from admin.crf.catalogue import crf_of_table
+from admin.crf.forms import label_of
+from admin.links import record_url
 from admin.pages.base import SecurePage
 from jk500db.errors import Jk500Error
 from jk500db.models import Query, Subject, User
@@ -31,7 +34,8 @@ ACTIONS = ("answer", "close", "reopen")
 
 
 def form_label(table_name: str) -> str:
-    return table_name.replace("_", " ")
+    crf = crf_of_table(table_name)
+    return crf.title if crf else table_name.replace("_", " ")
 
 
 class QueryInbox(SecurePage):
@@ -70,6 +74,8 @@ class QueryInbox(SecurePage):
             status=status.value if status else "all",
             statuses=[s.value for s in QueryStatus],
             form_label=form_label,
+            field_label=label_of,
+            record_url=record_url,
             page_size=PAGE_SIZE,
         )
 

@@ -85,6 +85,11 @@ def test_a_data_manager_answers_and_a_monitor_closes(app: Flask, make_user: Make
     log_in(dm, data_manager.email)
     page = dm.get("/queries/").text
     assert "01-101" in page and "sex differs from the source document" in page
+    with app.app_context():
+        subject_id = db.session.scalar(sa.select(Subject.id).where(Subject.subject_number == "01-101"))
+    # The form is named as the menu names it and links to the record's page; the field is in words.
+    assert f'<a href="/crf/subject/details/?id={subject_id}">Subjects (demographics)</a>' in page
+    assert "<td>Sex</td>" in page
     form = {"query": query_id, "action": "answer", "text": "corrected from the birth certificate"}
     sent = dm.post("/queries/act", data={"csrf_token": token(dm, "/queries/"), **form})
     assert sent.status_code == 302

@@ -18,7 +18,7 @@ def test_the_demo_monitor_filters_the_trail_verifies_the_chain_and_sees_it_intac
 ) -> None:
     account = live_server.logins[RoleCode.MONITOR]
     login(page, live_server.base_url, account.email, account.password)
-    page.get_by_role("link", name="Audit trail").click()
+    page.locator(".navbar").get_by_role("link", name="Audit trail", exact=True).click()
     expect(page).to_have_url(f"{live_server.base_url}/audit/")
     expect(page.get_by_role("heading", name="Audit trail", exact=True)).to_be_visible()
     rows = page.locator("#audit-events tbody tr")

@@ -34,7 +34,7 @@ SCHEDULE = [
 def test_a_demo_data_manager_sees_every_subject_against_the_visit_schedule(page: Page, live_server: LiveServer) -> None:
     account = live_server.logins[RoleCode.DATA_MANAGER]
     login(page, live_server.base_url, account.email, account.password)
-    page.get_by_role("link", name="Status matrix").click()
+    page.locator(".navbar").get_by_role("link", name="Status matrix", exact=True).click()
     expect(page).to_have_url(f"{live_server.base_url}/matrix/")
     expect(page.get_by_role("heading", name="Status matrix")).to_be_visible()
 

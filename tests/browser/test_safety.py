@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def test_a_demo_investigator_opens_the_safety_dashboard_on_the_demo_cohort(page: Page, live_server: LiveServer) -> None:
     account = live_server.logins[RoleCode.INVESTIGATOR]
     login(page, live_server.base_url, account.email, account.password)
-    page.get_by_role("link", name="Safety").click()  # from the menu, as a person would
+    page.locator(".navbar").get_by_role("link", name="Safety", exact=True).click()  # from the menu, as a person would
     expect(page).to_have_url(re.compile(r"/safety/$"))
     expect(page.get_by_role("heading", name="Safety", exact=True)).to_be_visible()
 

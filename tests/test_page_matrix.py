@@ -206,7 +206,12 @@ def logged_in(client: FlaskClient, make_user: web.MakeUser, role: RoleCode = Rol
 
 def row_of(page: str, subject_number: str) -> str:
     """The HTML of the subject's table row."""
-    found = re.search(rf"<tr>\s*<th scope=\"row\"[^>]*>{re.escape(subject_number)}</th>(.*?)</tr>", page, re.S)
+    found = re.search(
+        rf"<tr>\s*<th scope=\"row\"[^>]*>(?:<a href=\"/casebook/{re.escape(subject_number)}\">)?"
+        rf"{re.escape(subject_number)}(?:</a>)?</th>(.*?)</tr>",
+        page,
+        re.S,
+    )
     assert found, f"no row for {subject_number}"
     return found.group(1)
 
@@ -218,7 +223,8 @@ def cell_of(row: str, visit_code: str) -> str:
 
 
 def subjects_listed(page: str) -> list[str]:
-    return re.findall(r'<th scope="row"[^>]*>([0-9]{2}-[0-9]{3})</th>', page)
+    # Each subject number links to its casebook.
+    return re.findall(r'<th scope="row"[^>]*><a href="/casebook/[0-9-]+">([0-9]{2}-[0-9]{3})</a></th>', page)
 
 
 def text_of(html: str) -> str:

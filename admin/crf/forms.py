@@ -76,6 +76,8 @@ LABELS: dict[str, str] = {
     "mrd_pct": "MRD",
     "anc": "ANC",
     "plt": "Platelets",
+    "lln": "LLN",
+    "uln": "ULN",
 }
 
 
@@ -116,6 +118,7 @@ def unit_of(name: str) -> str | None:
 def label_of(name: str) -> str:
     if name in LABELS:
         return LABELS[name]
+    name = name.removesuffix("_id")  # a link to another record reads as that record: "DLT decided by"
     base = name
     for ending, _unit in UNITS:
         if name.endswith(ending):

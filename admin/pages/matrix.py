@@ -22,6 +22,7 @@ from flask_admin import expose
 from sqlalchemy.orm import Session
 
 from admin.extensions import db
+from admin.links import casebook_url
 from admin.pages.base import SecurePage, words
 from jk500db.audit.guards import clinical_forms, visit_column
 from jk500db.models import Base, FormStatus, Query, SdvMark, Site, Subject, Visit, VisitDefinition
@@ -271,6 +272,7 @@ class StatusMatrixPage(SecurePage):
             label=words,
             form_statuses=FORM_STATUS_ORDER,
             defined=bool(columns),
+            casebook_url=casebook_url,
         )
 
 

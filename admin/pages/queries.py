@@ -16,9 +16,9 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from admin.extensions import db, utcnow
 from admin.crf.catalogue import crf_of_table
 from admin.crf.forms import label_of
+from admin.extensions import db, utcnow
 from admin.links import record_url
 from admin.pages.base import SecurePage
 from jk500db.errors import Jk500Error

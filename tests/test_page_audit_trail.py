@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+import admin.pages.audit_trail as audit_trail_page
 from admin.extensions import db
 from admin.pages.audit_trail import INTERNAL_KEY, PAGE_SIZE
 from jk500db.models import AuditEvent, Subject
@@ -259,6 +260,17 @@ def test_pagination_newest_first(app: Flask, monitor: FlaskClient) -> None:
     # A page past the end shows the last one; a page that is not a number, the first.
     assert len(event_rows(monitor.get(f"/audit/?user={user}&page=99").text)) == expected - PAGE_SIZE
     assert len(event_rows(monitor.get(f"/audit/?user={user}&page=x").text)) == PAGE_SIZE
+
+
+def test_a_long_trail_is_counted_only_up_to_the_cap(
+    app: Flask, monitor: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, _ = write_subjects(app, 2)
+    user = writer.split()[1]
+    monkeypatch.setattr(audit_trail_page, "COUNT_CAP", PAGE_SIZE)  # the two subjects wrote more events than that
+    page = monitor.get(f"/audit/?user={user}").text
+    assert f"More than {PAGE_SIZE} event(s) match the filters; page 1" in page and "of 2+" in page
+    assert len(event_rows(page)) == PAGE_SIZE
 
 
 def test_the_number_of_queries_does_not_grow_with_the_number_of_subjects(app: Flask, monitor: FlaskClient) -> None:

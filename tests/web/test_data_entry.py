@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -16,35 +15,17 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
 
 from admin.crf.catalogue import CRFS
 from admin.extensions import db
-from jk500db.audit.context import set_change_context, system_context
-from jk500db.db import create_engine
-from jk500db.demo.cohort import load_demo_cohort
 from jk500db.models import AdverseEvent, AuditEvent, Base, CtcaeTerm, DiseaseHistory, LabResult, Query, Subject, User
 from jk500db.models.base import ClinicalRecord
 from jk500db.models.vocabularies import QueryOrigin, QueryStatus, RoleCode
 from jk500db.services.records import update_record
-from jk500db.services.study_definition import SEED_DATA_DIR, load_study_definition
-from jk500db.services.terminology import load_ctcae_terms
 from tests.factories import act
 from tests.test_web_access import MakeUser, log_in, statements_per_get
 
-
-@pytest.fixture(scope="module", autouse=True)
-def cohort(database_url: str) -> Iterator[None]:
-    """The study definition, the CTCAE list and the 12 synthetic demo subjects, once per module and engine."""
-    engine = create_engine(database_url)
-    with Session(engine) as session:
-        set_change_context(session, system_context("pytest data entry", reason="demo cohort for the forms"))
-        load_study_definition(session)
-        load_ctcae_terms(session, SEED_DATA_DIR / "ctcae_v5.0_terms.csv")
-        load_demo_cohort(session)
-        session.commit()
-    engine.dispose()
-    yield
+pytestmark = pytest.mark.usefixtures("demo_cohort")  # tests/web/conftest.py
 
 
 def token(client: FlaskClient, path: str) -> str:

@@ -9,24 +9,17 @@ a 403, not a form error); a second test shows every POST without a token is refu
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
 
 from admin.crf.catalogue import CRFS
 from admin.extensions import db
-from jk500db.audit.context import set_change_context, system_context
-from jk500db.db import create_engine
-from jk500db.demo.cohort import load_demo_cohort
 from jk500db.models import Base
 from jk500db.models.vocabularies import RoleCode
-from jk500db.services.study_definition import SEED_DATA_DIR, load_study_definition
-from jk500db.services.terminology import load_ctcae_terms
 from tests.test_web_access import MakeUser, log_in
 
 DM, MON, INV, STAT, ADM = (
@@ -99,17 +92,7 @@ def expected(endpoint: str) -> Access:
     raise AssertionError(f"{endpoint}: no expected access in this test's table; say who may use it")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cohort(database_url: str) -> Iterator[None]:
-    engine = create_engine(database_url)
-    with Session(engine) as session:
-        set_change_context(session, system_context("pytest role matrix", reason="demo cohort for the role matrix"))
-        load_study_definition(session)
-        load_ctcae_terms(session, SEED_DATA_DIR / "ctcae_v5.0_terms.csv")
-        load_demo_cohort(session)
-        session.commit()
-    engine.dispose()
-    yield
+pytestmark = pytest.mark.usefixtures("demo_cohort")  # tests/web/conftest.py
 
 
 def _first_ids(app: Flask) -> dict[str, int]:

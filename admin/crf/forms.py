@@ -35,7 +35,7 @@ from jk500db.models import (
     VisitDefinition,
 )
 from jk500db.models.base import derived_columns
-from jk500db.models.docs import column_doc
+from jk500db.models.docs import UNITS, column_doc, unit_of
 from jk500db.models.types import ExactDecimal, PartialDate, UTCDateTime, Vocabulary
 from jk500db.services.study_definition import active_definition
 
@@ -46,17 +46,6 @@ REASON_FIELD = "reason_for_change"
 VERSION_FIELD = "seen_version"
 #: The newest audit event of the record when the form was opened: a stale save lists what changed after it.
 SEEN_EVENT_FIELD = "seen_event"
-
-#: Units read from the column name's ending (the models name every measured column with its unit).
-UNITS: tuple[tuple[str, str], ...] = (
-    ("_l_min", "L/min"),
-    ("_pct", "%"),
-    ("_kg", "kg"),
-    ("_cm", "cm"),
-    ("_ml", "mL"),
-    ("_m2", "m²"),
-    ("_c", "°C"),
-)
 
 #: Words for column names whose plain reading is poor.
 LABELS: dict[str, str] = {
@@ -109,10 +98,6 @@ ACRONYMS: dict[str, str] = {
         "UTC",
     )
 } | {"il2": "IL-2", "who2016": "WHO 2016", "spo2": "SpO2", "bm": "Bone marrow", "ae": "AE", "sdv": "SDV"}
-
-
-def unit_of(name: str) -> str | None:
-    return next((unit for ending, unit in UNITS if name.endswith(ending)), None)
 
 
 def label_of(name: str) -> str:

@@ -60,3 +60,20 @@ def column_docs(cls: type) -> dict[str, str]:
 def column_doc(cls: type, name: str) -> str:
     """The description of one column, or "" when it has none."""
     return column_docs(cls).get(name, "")
+
+
+#: Units read from the column name's ending (the models name every measured column with its unit).
+UNITS: tuple[tuple[str, str], ...] = (
+    ("_l_min", "L/min"),
+    ("_pct", "%"),
+    ("_kg", "kg"),
+    ("_cm", "cm"),
+    ("_ml", "mL"),
+    ("_m2", "m²"),
+    ("_c", "°C"),
+)
+
+
+def unit_of(name: str) -> str | None:
+    """The unit a column's name ends in (``weight_kg`` -> kg), or None."""
+    return next((unit for ending, unit in UNITS if name.endswith(ending)), None)

@@ -67,7 +67,8 @@ def study_engine(study_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def study(study_engine: sa.Engine) -> Iterator[Session]:
-    """A read-only session on the export study (rolled back at the end)."""
+    """A session on the export study; whatever a test writes is rolled back at the end."""
     with Session(study_engine) as session:
+        set_change_context(session, system_context("pytest exports", reason="test change, rolled back"))
         yield session
         session.rollback()

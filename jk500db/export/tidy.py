@@ -1,0 +1,219 @@
+"""Tidy data: one CSV per case-report-form table, the same as one XLSX workbook, and a data dictionary.
+
+Tidy in Wickham's sense: one row per record, one column per variable, one table per kind of record. Every
+table starts with the same stable keys, so tables join without internal ids:
+
+- ``usubjid`` (STUDYID-SITEID-SUBJID), ``subject`` and ``site``;
+- ``visit`` (the visit code) and ``visit_sequence`` for records filed under a visit;
+- ``record``: the record's own number, which never changes and is never reused; other tables refer to it
+  (an ``infusion`` column holds the ``record`` of that infusion).
+
+Values are typed (decimals as entered, ISO 8601 dates and UTC times) and a missing value's reason stays in its
+own ``*_missing_reason`` column. Derived columns carry the rule and version that computed them in their
+``*_rule`` column, and the dictionary says which columns are derived. Removed records are left out: the
+audit tables keep them. CSV files are streamed row by row; the workbook is written in XlsxWriter's
+constant-memory mode, so memory stays flat as the study grows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from jk500db.clinical.schedule import age_in_years
+from jk500db.export.cells import neutralise_formula
+from jk500db.export.context import ExportContext, ExportFormat
+from jk500db.export.csvfiles import cell_text
+from jk500db.export.dictionary import (
+    DictionaryEntry,
+    ExportColumn,
+    Source,
+    data_dictionary,
+    export_columns,
+    key_columns,
+    table_columns,
+    tidy_tables,
+)
+from jk500db.export.snapshot import Row
+
+WORKBOOK = "jk500_tidy.xlsx"
+DICTIONARY = "data_dictionary.csv"
+#: Excel refuses longer cell text.
+XLSX_MAX_TEXT = 32_767
+
+
+@dataclass
+class _Lookups:
+    """Readable stand-ins for the links a row holds: visits by code, CTCAE terms by name, staff by name."""
+
+    visits: dict[int, tuple[str, int]]
+    terms: dict[int, tuple[str, str]]
+    staff: dict[int, str]
+    first_consent: dict[int, dt.date]
+    birth_dates: dict[int, dt.date]
+
+
+def _lookups(context: ExportContext) -> _Lookups:
+    first_consent: dict[int, dt.date] = {}
+    for row in context.snapshot.rows("consent"):
+        if row["removed_at"] is None:
+            signed = row["signed_on"]
+            first_consent[row["subject_id"]] = min(signed, first_consent.get(row["subject_id"], signed))
+    return _Lookups(
+        visits={row["id"]: (row["visit_code"], row["sequence"]) for row in context.snapshot.rows("visit")},
+        terms={row["id"]: (row["term"], row["meddra_code"]) for row in context.snapshot.rows("ctcae_term")},
+        staff={row["id"]: row["full_name"] for row in context.snapshot.rows("user_account")},
+        first_consent=first_consent,
+        # Read from the snapshot itself, not context.rows: the age needs the birth date even when the export
+        # leaves the birth date out.
+        birth_dates={row["id"]: row["birth_date"] for row in context.snapshot.rows("subject")},
+    )
+
+
+def _tidy_rows(context: ExportContext, table: str, lookups: _Lookups) -> Iterator[list[Any]]:
+    columns = export_columns(table, identified=context.identified)
+    for row in context.rows(table):
+        if row.get("removed_at") is not None:
+            continue
+        yield _keys(context, table, row, lookups) + [_value(column, row, lookups) for column in columns]
+
+
+def _keys(context: ExportContext, table: str, row: Row, lookups: _Lookups) -> list[Any]:
+    subject_id = row["id"] if table == "subject" else row.get("subject_id")
+    keys = context.subjects[subject_id] if subject_id is not None else None
+    visit_id = row.get("visit_id")
+    visit = lookups.visits.get(visit_id) if visit_id is not None else None
+    if table == "visit":
+        visit = (row["visit_code"], row["sequence"])
+    return [
+        keys.usubjid if keys else None,
+        keys.subject_number if keys else None,
+        keys.site_code if keys else None,
+        visit[0] if visit else None,
+        visit[1] if visit else None,
+        row["id"],
+    ]
+
+
+def _value(column: ExportColumn, row: Row, lookups: _Lookups) -> Any:
+    if column.source is Source.AGE:
+        consent, birth = lookups.first_consent.get(row["id"]), lookups.birth_dates.get(row["id"])
+        return age_in_years(birth, consent) if consent and birth else None
+    value = row[column.column]
+    if value is None or column.source in (Source.VALUE, Source.LINK):
+        return value
+    if column.source is Source.STAFF:
+        return lookups.staff.get(value)
+    term, meddra = lookups.terms[value]
+    return term if column.source is Source.TERM else meddra
+
+
+def write(context: ExportContext) -> list[Path]:
+    folder = context.folder(ExportFormat.TIDY)
+    lookups = _lookups(context)
+    entries = data_dictionary(identified=context.identified)
+    paths = [_write_dictionary_csv(folder / DICTIONARY, entries)]
+    workbook_path = folder / WORKBOOK
+    workbook = xlsxwriter.Workbook(
+        str(workbook_path), {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    # Fixed document properties: the workbook must be byte-identical for the same data (XlsxWriter stamps
+    # the current time otherwise). The audit position names the data it holds.
+    created = context.snapshot.as_of or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    workbook.set_properties(
+        {
+            "title": "JK500 tidy data",
+            "comments": f"audit position {context.snapshot.audit_position}",
+            "created": created.replace(tzinfo=None),
+        }
+    )
+    try:
+        formats = _Formats(workbook)
+        _write_dictionary_sheet(workbook, entries, formats)
+        for table in tidy_tables():
+            header = [*key_columns(), *table_columns(table, identified=context.identified)]
+            sheet = workbook.add_worksheet(table[:31])
+            sheet.write_row(0, 0, header, formats.header)
+            sheet.freeze_panes(1, 0)
+            path = folder / f"{table}.csv"
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(header)
+                for number, values in enumerate(_tidy_rows(context, table, lookups), start=1):
+                    writer.writerow([neutralise_formula(cell_text(v)) for v in values])
+                    _write_xlsx_row(sheet, number, values, formats)
+            paths.append(path)
+    finally:  # also on failure: XlsxWriter's constant-memory temporary files are closed by close()
+        workbook.close()
+    paths.append(workbook_path)
+    return paths
+
+
+class _Formats:
+    def __init__(self, workbook: Any) -> None:
+        self.header = workbook.add_format({"bold": True})
+        self.date = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        self.time = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+
+
+def _write_xlsx_row(sheet: Any, row: int, values: list[Any], formats: _Formats) -> None:
+    """Typed cells: numbers as numbers, dates as dates, text always as text (never run as a formula)."""
+    for column, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            sheet.write_boolean(row, column, value)
+        elif isinstance(value, (int, Decimal)):
+            sheet.write_number(row, column, value)
+        elif isinstance(value, dt.datetime):
+            sheet.write_datetime(row, column, value.astimezone(dt.UTC).replace(tzinfo=None), formats.time)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(row, column, dt.datetime.combine(value, dt.time()), formats.date)
+        elif isinstance(value, Enum):
+            sheet.write_string(row, column, str(value.value))
+        else:
+            sheet.write_string(row, column, str(value)[:XLSX_MAX_TEXT])
+
+
+DICTIONARY_HEADER = ["table", "variable", "label", "type", "unit", "allowed_values", "origin", "rule", "note"]
+
+
+def _dictionary_values(entry: DictionaryEntry) -> list[str]:
+    return [
+        entry.table,
+        entry.variable,
+        entry.label,
+        entry.data_type,
+        entry.unit or "",
+        " | ".join(entry.allowed_values),
+        entry.origin,
+        entry.rule or "",
+        entry.note or "",
+    ]
+
+
+def _write_dictionary_csv(path: Path, entries: list[DictionaryEntry]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(DICTIONARY_HEADER)
+        for entry in entries:
+            writer.writerow([neutralise_formula(text) for text in _dictionary_values(entry)])
+    return path
+
+
+def _write_dictionary_sheet(workbook: Any, entries: list[DictionaryEntry], formats: _Formats) -> None:
+    sheet = workbook.add_worksheet("data_dictionary")
+    sheet.write_row(0, 0, DICTIONARY_HEADER, formats.header)
+    sheet.freeze_panes(1, 0)
+    for number, entry in enumerate(entries, start=1):
+        for column, text in enumerate(_dictionary_values(entry)):
+            sheet.write_string(number, column, text)
+

@@ -45,6 +45,9 @@ class Snapshot(Protocol):
     audit_head_hash: str | None
     #: the moment asked for with ``--as-of`` (None: now).
     as_of: dt.datetime | None
+    #: when the newest included audit event happened: the moment the data stand for, written into file headers
+    #: instead of the clock, so an export "as of now" and a live export of the same data are the same bytes.
+    data_moment: dt.datetime
 
     def rows(self, table: str) -> Iterator[Row]:
         """Every row of ``table`` (removed clinical records included, with ``removed_at``), in key order."""
@@ -68,12 +71,18 @@ def _sql_table(table: str) -> sa.Table:
     return Base.metadata.tables[table]
 
 
-def _head(session: Session, position: int | None) -> tuple[int, str | None]:
-    query = sa.select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)
+#: The data moment of an empty audit trail.
+EMPTY_TRAIL_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def _head(session: Session, position: int | None) -> tuple[int, str | None, dt.datetime]:
+    query = sa.select(AuditEvent.id, AuditEvent.row_hash, AuditEvent.occurred_at).order_by(AuditEvent.id.desc())
     if position is not None:
         query = query.where(AuditEvent.id <= position)
-    row = session.execute(query).first()
-    return (0, None) if row is None else (row.id, row.row_hash)
+    row = session.execute(query.limit(1)).first()
+    if row is None:
+        return 0, None, EMPTY_TRAIL_MOMENT
+    return row.id, row.row_hash, dt.datetime.fromisoformat(row.occurred_at).astimezone(dt.UTC)
 
 
 class LiveSnapshot:
@@ -82,7 +91,7 @@ class LiveSnapshot:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.as_of: dt.datetime | None = None
-        self.audit_position, self.audit_head_hash = _head(session, None)
+        self.audit_position, self.audit_head_hash, self.data_moment = _head(session, None)
 
     def rows(self, table: str) -> Iterator[Row]:
         sql_table = _sql_table(table)
@@ -112,7 +121,7 @@ class AsOfSnapshot:
         newest = session.scalar(
             sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.occurred_at <= audit_timestamp(self.as_of))
         )
-        self.audit_position, self.audit_head_hash = _head(session, newest or 0)
+        self.audit_position, self.audit_head_hash, self.data_moment = _head(session, newest or 0)
 
     def rows(self, table: str) -> Iterator[Row]:
         columns = audited_columns(table)

@@ -126,8 +126,8 @@ def write(context: ExportContext) -> list[Path]:
         str(workbook_path), {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
     # Fixed document properties: the workbook must be byte-identical for the same data (XlsxWriter stamps
-    # the current time otherwise). The audit position names the data it holds.
-    created = context.snapshot.as_of or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    # the current time otherwise): the moment the data stand for, and the audit position they end at.
+    created = context.snapshot.data_moment
     workbook.set_properties(
         {
             "title": "JK500 tidy data",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from jk500db.db import create_engine
 from jk500db.export import tidy
 from jk500db.export.context import ExportContext, ExportFormat
 from jk500db.export.dictionary import data_dictionary, key_columns, table_columns, tidy_tables
@@ -32,9 +34,13 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture
-def files(study: Session, tmp_path: Path) -> dict[str, Path]:
-    return _export(study, tmp_path)
+@pytest.fixture(scope="module")
+def files(study_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """One de-identified tidy export per engine, shared by the tests that only read it."""
+    engine = create_engine(study_url)
+    with Session(engine) as session:
+        yield _export(session, tmp_path_factory.mktemp("tidy"))
+    engine.dispose()
 
 
 def test_one_csv_per_form_table_with_the_stable_keys_first(files: dict[str, Path]) -> None:

@@ -1,7 +1,7 @@
 """SAS transport v5 + CSV writer and define.xml (Define-XML 2.1), on datasets built by hand.
 
 Every transport file is read back by two independent readers (pandas.read_sas and pyreadstat.read_xport) and must
-equal its CSV; define.xml is validated with lxml against the Define-XML 2.1 schemas in ../shared/reference/define21.
+equal its CSV; define.xml is validated with lxml against the Define-XML 2.1 schemas in seed_data/schemas/define21.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from jk500db.export.cells import FORMULA_STARTS
 from jk500db.export.context import ExportContext
 from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
 from jk500db.export.define_xml import DEFINE_FILE, DefineError, parse_where, write_define
+from jk500db.export.schemas import DEFINE_21_XSD, schema
 from jk500db.export.sdtm import build_sdtm
 from jk500db.export.snapshot import open_snapshot
 from jk500db.export.xpt import (
@@ -40,8 +41,6 @@ from jk500db.export.xpt import (
 )
 from jk500db.models import AuditEvent
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "define21"
-DEFINE_XSD = REFERENCE / "cdisc-define-2.1" / "define2-1-0.xsd"
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1"}
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 MOMENT = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
@@ -558,9 +557,7 @@ def test_a_long_text_that_cannot_be_split_is_refused_with_the_reason(
 
 @pytest.fixture(scope="module")
 def define_schema() -> etree.XMLSchema:
-    if not DEFINE_XSD.exists():
-        pytest.skip(f"the Define-XML 2.1 schemas are not at {REFERENCE} (the shared reference folder)")
-    return etree.XMLSchema(etree.parse(str(DEFINE_XSD)))
+    return schema(DEFINE_21_XSD)
 
 
 def test_define_xml_validates_against_the_define_21_schema(tmp_path: Path, define_schema: etree.XMLSchema) -> None:

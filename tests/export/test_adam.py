@@ -1,0 +1,342 @@
+"""ADaM ADSL and ADAE (ADaMIG 1.3, ADaM OCCDS 1.0) on the export study, on SQLite and PostgreSQL.
+
+Hand-checked subjects come from seed_data/demo_cohort.toml (synthetic children):
+01-001 9-year-old girl, six infusions from 2024-03-11, CR MRD-negative, HSCT on 2024-05-27;
+01-003 6-year-old girl, NR, died of sepsis on day 41 (after the DLT window);
+01-004 16-year-old boy, screen failure (HBsAg positive);
+01-007 13-year-old girl, withdrawn by her guardian on day 9 after three infusions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from jk500db.audit.context import set_change_context, system_context
+from jk500db.clinical import schedule
+from jk500db.export.adam import OCCURRENCE_FLAGS, build_adam
+from jk500db.export.context import ExportContext
+from jk500db.export.datasets import Core, Dataset, Origin, Value
+from jk500db.export.snapshot import open_snapshot
+from jk500db.models import AdverseEvent, CtcaeTerm, DrugAdministration, Infusion, Subject
+from jk500db.models.vocabularies import DltDecision
+
+Rows = list[dict[str, Value]]
+
+
+def adam(session: Session, tmp_path: Path) -> tuple[Dataset, Dataset]:
+    adsl, adae = build_adam(ExportContext(session, open_snapshot(session), tmp_path))
+    return adsl, adae
+
+
+def subject_row(adsl: Dataset, subject_number: str) -> dict[str, Value]:
+    return next(r for r in adsl.rows if r["SUBJID"] == subject_number)
+
+
+def event_row(adae: Dataset, subject_number: str, ae_number: int) -> dict[str, Value]:
+    return next(r for r in adae.rows if r["SUBJID"] == subject_number and r["AESPID"] == str(ae_number))
+
+
+def test_adsl_has_one_row_per_subject_and_adae_one_per_adverse_event(study: Session, tmp_path: Path) -> None:
+    """Counts reconcile with the database: live subjects and live adverse events (removed records excluded)."""
+    adsl, adae = adam(study, tmp_path)
+    subjects = study.scalar(sa.select(sa.func.count()).select_from(Subject).where(Subject.removed_at.is_(None)))
+    events = study.scalar(
+        sa.select(sa.func.count())
+        .select_from(AdverseEvent)
+        .join(Subject, Subject.id == AdverseEvent.subject_id)
+        .where(AdverseEvent.removed_at.is_(None), Subject.removed_at.is_(None))
+    )
+    assert len(adsl.rows) == subjects
+    assert len(adae.rows) == events
+    assert len({r["USUBJID"] for r in adsl.rows}) == len(adsl.rows)
+    assert len({(r["USUBJID"], r["AESPID"]) for r in adae.rows}) == len(adae.rows)
+
+
+HAND_CHECKED: dict[str, dict[str, Any]] = {
+    "01-001": {
+        "AGE": 9, "SEX": "F", "AGEGR1": "<12", "ENRLFL": "Y", "SAFFL": "Y", "INFFL": "Y", "DLTEVFL": "Y",
+        "RSPEVFL": "Y", "TRTSDT": "2024-03-04", "INFSDT": "2024-03-11", "INFEDT": "2024-03-28", "TRTEDT": "2024-03-28",
+        "INFNUM": 6, "DLTWEDT": "2024-04-08", "HSCTDT": "2024-05-27", "EOSSTT": "ONGOING", "DCSREAS": None,
+        "DTHFL": None, "TRT01A": "JK500",
+    },
+    "01-003": {
+        "AGE": 6, "SAFFL": "Y", "INFFL": "Y", "DLTEVFL": "Y", "RSPEVFL": "Y", "DTHFL": "Y", "DTHDT": "2024-07-14",
+        "DTHCAUS": "ADVERSE EVENT", "EOSSTT": "DISCONTINUED", "DCSREAS": "DEATH", "DLTWEDT": "2024-07-01",
+    },
+    "01-004": {
+        "AGE": 16, "SEX": "M", "AGEGR1": ">=12", "ENRLFL": "N", "SAFFL": "N", "INFFL": "N", "DLTEVFL": "N",
+        "RSPEVFL": "N", "TRTSDT": None, "INFSDT": None, "INFNUM": 0, "INF1DKG": None, "INFCUMKG": None,
+        "INFPDKG": None, "TRT01P": "NOT ASSIGNED", "TRT01A": None, "EOSSTT": "DISCONTINUED",
+        "DCSREAS": "SCREEN FAILURE",
+    },
+    "01-007": {
+        "AGE": 13, "ENRLFL": "Y", "SAFFL": "Y", "INFFL": "Y", "DLTEVFL": "N", "RSPEVFL": "N", "INFNUM": 3,
+        "TRTSDT": "2024-10-07", "INFSDT": "2024-10-14", "DLTWEDT": "2024-11-11", "LSTOBSDT": "2024-10-21",
+        "EOSSTT": "DISCONTINUED", "DCSREAS": "WITHDRAWAL BY PARENT/GUARDIAN", "EOSDT": "2024-10-23",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("subject_number", sorted(HAND_CHECKED))
+def test_subject_level_flags_and_dates_follow_the_rules_on_hand_checked_subjects(
+    study: Session, tmp_path: Path, subject_number: str
+) -> None:
+    """ADaMIG 1.3 ADSL: population flags Y/N (never null), dates of first lymphodepletion and first infusion.
+
+    01-007 left on day 9, before the DLT window (days 0-28) ended, with no DLT: not DLT-evaluable. 01-003 died
+    on day 41, after the window: DLT-evaluable. A screen failure is in no population.
+    """
+    adsl, _ = adam(study, tmp_path)
+    row = subject_row(adsl, subject_number)
+    assert {name: row[name] for name in HAND_CHECKED[subject_number]} == HAND_CHECKED[subject_number]
+
+
+def test_cell_doses_are_the_stored_per_kg_doses_and_their_exact_sum(study: Session, tmp_path: Path) -> None:
+    """01-007: 435e6, 426e6 and 444e6 cells at 43.5 kg sum to exactly 3.0e7 cells/kg; 01-001: 1695e6 / 28.4."""
+    adsl, _ = adam(study, tmp_path)
+    withdrawn = subject_row(adsl, "01-007")
+    assert withdrawn["INF1DKG"] == Decimal(10_000_000)
+    assert withdrawn["INFCUMKG"] == Decimal(30_000_000)
+    assert withdrawn["INFPDKG"] == Decimal(10_000_000)
+    first = subject_row(adsl, "01-001")
+    expected = Decimal(1_695_000_000) / Decimal("28.4")
+    assert isinstance(first["INFCUMKG"], Decimal)
+    assert first["INFCUMKG"].quantize(Decimal("1e-12")) == expected.quantize(Decimal("1e-12"))
+
+
+def test_adae_protocol_day_counts_from_the_first_infusion_as_day_0(study: Session, tmp_path: Path) -> None:
+    """ASTDY uses the protocol convention (day 0 = first JK500 infusion, no gap), unlike SDTM AESTDY (no day 0).
+
+    01-001: CRS began on the day of the first infusion (day 0); nausea on 2024-03-05 is day -6, where SDTM's
+    AESTDY against the first lymphodepletion dose (2024-03-04) would be 2.
+    """
+    _, adae = adam(study, tmp_path)
+    crs = event_row(adae, "01-001", 4)
+    assert (crs["ASTDT"], crs["ASTDY"], crs["AENDY"], crs["ADURN"]) == ("2024-03-11", 0, 2, 3)
+    nausea = event_row(adae, "01-001", 3)
+    assert nausea["ASTDY"] == -6
+    assert schedule.sdtm_study_day(dt.date(2024, 3, 5), dt.date(2024, 3, 4)) == 2
+    with_day = [r for r in adae.rows if r["INFSDT"] is not None]
+    assert with_day
+    for row in with_day:
+        onset, day0 = dt.date.fromisoformat(str(row["ASTDT"])), dt.date.fromisoformat(str(row["INFSDT"]))
+        assert row["ASTDY"] == (onset - day0).days
+    assert any(r["ASTDY"] == 0 for r in with_day)
+    derivation = adae.variable("ASTDY").derivation
+    assert derivation is not None and "day 0" in derivation.lower()
+
+
+def test_every_event_on_or_after_the_first_dose_is_treatment_emergent(study: Session, tmp_path: Path) -> None:
+    _, adae = adam(study, tmp_path)
+    for row in adae.rows:
+        emergent = row["TRTSDT"] is not None and str(row["ASTDT"]) >= str(row["TRTSDT"])
+        assert row["TRTEMFL"] == ("Y" if emergent else None)
+    assert event_row(adae, "01-001", 3)["TRTEMFL"] == "Y"  # nausea on day -6, during lymphodepletion
+
+
+def _rows_by(rows: Rows, *names: str) -> dict[tuple[Value, ...], Rows]:
+    groups: dict[tuple[Value, ...], Rows] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[n] for n in names), []).append(row)
+    return groups
+
+
+def _grade(row: dict[str, Value]) -> int:
+    grade = row["AETOXGRN"]
+    assert isinstance(grade, int)
+    return grade
+
+
+@pytest.mark.parametrize(("flag", "grouping", "worst"), [(f, g, w) for f, _, g, w in OCCURRENCE_FLAGS])
+def test_first_and_worst_occurrence_flags_mark_one_event_per_group(
+    study: Session, tmp_path: Path, flag: str, grouping: tuple[str, ...], worst: bool
+) -> None:
+    """ADaM OCCDS 1.0: AOCCxxFL marks exactly one treatment-emergent event per subject (and SOC, PT); the
+    AOCCxIFL flags mark one at the worst grade, the earliest among equals."""
+    _, adae = adam(study, tmp_path)
+    assert all(r[flag] is None for r in adae.rows if r["TRTEMFL"] != "Y")
+    groups = _rows_by([r for r in adae.rows if r["TRTEMFL"] == "Y"], "USUBJID", *grouping)
+    assert groups
+    for rows in groups.values():
+        flagged = [r for r in rows if r[flag] == "Y"]
+        assert len(flagged) == 1
+        if worst:
+            assert _grade(flagged[0]) == max(_grade(r) for r in rows)
+            candidates = [r for r in rows if _grade(r) == _grade(flagged[0])]
+        else:
+            candidates = rows
+        assert str(flagged[0]["ASTDT"]) == min(str(r["ASTDT"]) for r in candidates)
+
+
+def test_worst_grade_flags_on_a_hand_checked_subject(study: Session, tmp_path: Path) -> None:
+    """01-001: nausea (day -6) is the first event; of the two grade-4 cytopenias the neutropenia came first."""
+    _, adae = adam(study, tmp_path)
+    flags = {r["AESPID"]: r for r in adae.rows if r["SUBJID"] == "01-001"}
+    assert [k for k, r in sorted(flags.items()) if r["AOCCFL"] == "Y"] == ["3"]
+    assert [k for k, r in sorted(flags.items()) if r["AOCCIFL"] == "Y"] == ["1"]
+    assert [k for k, r in sorted(flags.items()) if r["AOCCSIFL"] == "Y"] == ["1", "3", "4"]  # one per SOC
+
+
+def test_dlt_crs_and_icans_flags(study: Session, tmp_path: Path) -> None:
+    """01-008 AE 3 (ALT increased grade 3 on day 7) is a derived DLT candidate not yet decided; 01-002 had CRS
+    (AE 2) and ICANS recorded as 'Nervous system disorders - Other, specify' (AE 3); a headache is neither."""
+    _, adae = adam(study, tmp_path)
+    alt = event_row(adae, "01-008", 3)
+    assert (alt["DLTWFL"], alt["DLTCFL"], alt["DLTFL"], alt["DLTDEC"], alt["ASTDY"]) == ("Y", "Y", None, None, 7)
+    crs, icans, headache = (event_row(adae, "01-002", n) for n in (2, 3, 4))
+    assert (crs["CRSFL"], crs["ICANSFL"], crs["AECAT"], crs["AETOXGRN"], crs["AEINVGRN"]) == ("Y", None, "CRS", 2, 2)
+    assert (icans["CRSFL"], icans["ICANSFL"], icans["AECAT"], icans["AEDECOD"]) == (
+        None,
+        "Y",
+        "ICANS",
+        "Nervous system disorders - Other, specify",
+    )
+    assert (headache["CRSFL"], headache["ICANSFL"]) == (None, None)
+    candidates = {
+        (s, n)
+        for s, n in study.execute(
+            sa.select(Subject.subject_number, AdverseEvent.ae_number)
+            .join(Subject, Subject.id == AdverseEvent.subject_id)
+            .where(AdverseEvent.dlt_candidate.is_(True), AdverseEvent.removed_at.is_(None))
+        )
+    }
+    assert {(r["SUBJID"], int(str(r["AESPID"]))) for r in adae.rows if r["DLTCFL"] == "Y"} == candidates
+
+
+def _term(session: Session, term: str) -> int:
+    found = session.scalar(sa.select(CtcaeTerm.id).where(CtcaeTerm.term == term))
+    assert found is not None
+    return found
+
+
+def _subject(session: Session, number: str) -> Subject:
+    subject = session.scalar(sa.select(Subject).where(Subject.subject_number == number))
+    assert subject is not None
+    return subject
+
+
+def test_a_confirmed_dlt_makes_a_child_who_left_early_dlt_evaluable(study: Session, tmp_path: Path) -> None:
+    """DLTEVFL: infused and either observed to the end of the window or a confirmed DLT in it. 01-007 left on
+    day 9; a grade-3 event on day 5 confirmed as a DLT makes her evaluable. An event before the first dose is
+    not treatment-emergent. (Written in the fixture's transaction, rolled back at the end of the test.)"""
+    set_change_context(study, system_context("pytest exports", reason="a DLT for the ADaM test"))
+    withdrawn = _subject(study, "01-007")
+    study.add_all([
+        AdverseEvent(subject_id=withdrawn.id, ae_number=90, ctcae_term_id=_term(study, "Hypotension"),
+                     onset_date=dt.date(2024, 10, 19), end_date=dt.date(2024, 10, 20), grade=3,
+                     dlt_decision=DltDecision.CONFIRMED),
+        AdverseEvent(subject_id=withdrawn.id, ae_number=91, ctcae_term_id=_term(study, "Headache"),
+                     onset_date=dt.date(2024, 10, 6), end_date=dt.date(2024, 10, 6), grade=1),
+    ])  # fmt: skip
+    study.flush()
+    adsl, adae = adam(study, tmp_path)
+    assert subject_row(adsl, "01-007")["DLTEVFL"] == "Y"
+    dlt = event_row(adae, "01-007", 90)
+    assert (dlt["DLTFL"], dlt["DLTDEC"], dlt["DLTWFL"], dlt["ASTDY"], dlt["TRTEMFL"]) == ("Y", "CONFIRMED", "Y", 5, "Y")
+    before = event_row(adae, "01-007", 91)
+    assert (before["TRTEMFL"], before["ASTDY"], before["AOCCFL"], before["AOCCIFL"]) == (None, -8, None, None)
+
+
+def test_removed_records_are_left_out(study: Session, tmp_path: Path) -> None:
+    """A removed infusion no longer counts (INFNUM, INFEDT) and a removed AE is not an ADAE row."""
+    set_change_context(study, system_context("pytest exports", reason="removed records for the ADaM test"))
+    first = _subject(study, "01-001")
+    last = study.scalar(sa.select(Infusion).where(Infusion.subject_id == first.id, Infusion.infusion_number == 6))
+    event = study.scalar(
+        sa.select(AdverseEvent).where(AdverseEvent.subject_id == first.id, AdverseEvent.ae_number == 3)
+    )
+    assert last is not None and event is not None
+    for record in (last, event):
+        record.removed_at, record.removed_reason = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "entered in error"
+    study.flush()
+    adsl, adae = adam(study, tmp_path)
+    assert (subject_row(adsl, "01-001")["INFNUM"], subject_row(adsl, "01-001")["INFEDT"]) == (5, "2024-03-25")
+    assert not any(r["SUBJID"] == "01-001" and r["AESPID"] == "3" for r in adae.rows)
+
+
+def test_safety_population_includes_lymphodepletion_without_an_infusion(study: Session, tmp_path: Path) -> None:
+    """SAFFL counts any study treatment: a child who had lymphodepletion but no JK500 is in the safety
+    population, not the infused one, with TRT01A 'NO JK500 INFUSION'."""
+    set_change_context(study, system_context("pytest exports", reason="lymphodepletion only, for the ADaM test"))
+    withdrawn = _subject(study, "01-007")
+    for infusion in study.scalars(sa.select(Infusion).where(Infusion.subject_id == withdrawn.id)):
+        infusion.removed_at, infusion.removed_reason = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "test"
+    study.flush()
+    adsl, _ = adam(study, tmp_path)
+    row = subject_row(adsl, "01-007")
+    assert (row["SAFFL"], row["INFFL"], row["DLTEVFL"], row["TRT01A"], row["INFSDT"]) == (
+        "Y", "N", "N", "NO JK500 INFUSION", None,
+    )  # fmt: skip
+    given = study.scalar(
+        sa.select(sa.func.min(DrugAdministration.started_at)).where(DrugAdministration.subject_id == withdrawn.id)
+    )
+    assert given is not None and row["TRTSDT"] == given.date().isoformat()
+
+
+def test_predecessor_variables_equal_their_sdtm_source(study: Session, tmp_path: Path) -> None:
+    """ADaMIG 1.3 §3.1: a Predecessor variable is its SDTM variable copied unchanged. ADSL's DM.* and ADAE's AE.*
+    values equal those of SDTM DM and AE built from the same snapshot (keyed by USUBJID, and AESPID)."""
+    sdtm = pytest.importorskip("jk500db.export.sdtm")
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    domains = {dataset.name: dataset for dataset in sdtm.build_sdtm(context)}
+    adsl, adae = build_adam(context)
+    for dataset, domain, key in ((adsl, "DM", ("USUBJID",)), (adae, "AE", ("USUBJID", "AESPID"))):
+        source = {tuple(row[k] for k in key): row for row in domains[domain].rows}
+        copied = [
+            v.name
+            for v in dataset.variables
+            if v.origin == Origin.PREDECESSOR and (v.derivation or "").startswith(f"{domain}.")
+        ]
+        assert len(copied) >= 6
+        assert len(source) == len(dataset.rows)
+        for row in dataset.rows:
+            original = source[tuple(row[k] for k in key)]
+            assert {name: row[name] for name in copied} == {name: original[name] for name in copied}
+
+
+def test_metadata_is_complete_for_define_xml(study: Session, tmp_path: Path) -> None:
+    """ADaMIG 1.3 / Define-XML 2.1: every variable has a name of at most 8 upper-case characters, a label of at
+    most 40, a type and origin; derived ones say how, with the rule and its version; predecessors name their
+    source; Required variables are never null; rows carry exactly the described variables."""
+    for dataset in adam(study, tmp_path):
+        names = [v.name for v in dataset.variables]
+        assert len(names) == len(set(names))
+        assert set(dataset.keys) <= set(names)
+        for variable in dataset.variables:
+            assert variable.name.isupper() and len(variable.name) <= 8 and variable.name.isascii()
+            assert 0 < len(variable.label) <= 40
+            assert variable.derivation
+            if variable.origin == Origin.DERIVED:
+                assert "jk500.adam." in variable.derivation and " v1)" in variable.derivation
+            else:
+                assert variable.origin == Origin.PREDECESSOR
+            if variable.codelist_values:
+                used = {r[variable.name] for r in dataset.rows} - {None}
+                assert used <= set(variable.codelist_values), variable.name
+        for row in dataset.rows:
+            assert list(row) == names
+        for variable in dataset.variables:
+            if variable.core == Core.REQUIRED:
+                assert all(r[variable.name] is not None for r in dataset.rows), variable.name
+
+
+def test_no_birth_date_in_adam(study: Session, tmp_path: Path) -> None:
+    """De-identified by default: age at consent, never the birth date."""
+    births = {b.isoformat() for b in study.scalars(sa.select(Subject.birth_date))}
+    for dataset in adam(study, tmp_path):
+        assert not any("BRTH" in v.name for v in dataset.variables)
+        assert not any(value in births for row in dataset.rows for value in row.values())
+
+
+def test_two_builds_are_identical(study: Session, tmp_path: Path) -> None:
+    first = adam(study, tmp_path)
+    second = adam(study, tmp_path)
+    assert [d.rows for d in first] == [d.rows for d in second]
+    assert [d.variables for d in first] == [d.variables for d in second]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -192,11 +193,12 @@ def _entries(table: str, *, identified: bool) -> list[DictionaryEntry]:
     return entries
 
 
-def data_dictionary(*, identified: bool) -> list[DictionaryEntry]:
+@cache
+def data_dictionary(*, identified: bool) -> tuple[DictionaryEntry, ...]:
     """Every variable of every tidy table, keys first."""
     entries: list[DictionaryEntry] = []
     for table in tidy_tables():
         entries += [DictionaryEntry(table, name, label, kind, origin="key") for name, label, kind in KEYS]
         entries += _entries(table, identified=identified)
-    return entries
+    return tuple(entries)
 

@@ -32,15 +32,16 @@ from jk500db.models import ExportRecord, User
 MANIFEST = "manifest.json"
 #: Modules that hold a clinical rule with a ``RULE_VERSION`` (stored with every value they derive).
 RULE_MODULES = ("astct", "ctcae", "dosing", "eligibility", "eln", "plausibility", "reporting")
-#: The writer of each format (``write(context) -> list[Path]``), in the order they run.
-WRITERS: dict[ExportFormat, str] = {
-    ExportFormat.TIDY: "jk500db.export.tidy",
-    ExportFormat.SDTM: "jk500db.export.sdtm_files",
-    ExportFormat.ADAM: "jk500db.export.adam_files",
-    ExportFormat.ODM: "jk500db.export.odm",
-    ExportFormat.TABLES: "jk500db.export.tables",
-    ExportFormat.PLOTS: "jk500db.export.plots",
-    ExportFormat.AUDIT: "jk500db.export.audit_tables",
+#: The writer of each format (``(context) -> list[Path]``) as (module, function), in the order they run;
+#: imported when used, so a command that exports tidy data never loads matplotlib.
+WRITERS: dict[ExportFormat, tuple[str, str]] = {
+    ExportFormat.TIDY: ("jk500db.export.tidy", "write"),
+    ExportFormat.SDTM: ("jk500db.export.cdisc_files", "write_sdtm"),
+    ExportFormat.ADAM: ("jk500db.export.cdisc_files", "write_adam"),
+    ExportFormat.ODM: ("jk500db.export.odm", "write"),
+    ExportFormat.TABLES: ("jk500db.export.tables", "write"),
+    ExportFormat.PLOTS: ("jk500db.export.plots", "write"),
+    ExportFormat.AUDIT: ("jk500db.export.audit_tables", "write"),
 }
 
 Progress = Callable[[ExportFormat], None]
@@ -55,8 +56,8 @@ class ExportResult:
 
 
 def writer(export_format: ExportFormat) -> Callable[[ExportContext], list[Path]]:
-    module = importlib.import_module(WRITERS[export_format])
-    write: Callable[[ExportContext], list[Path]] = module.write
+    module, function = WRITERS[export_format]
+    write: Callable[[ExportContext], list[Path]] = getattr(importlib.import_module(module), function)
     return write
 
 

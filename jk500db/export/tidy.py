@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -51,7 +51,7 @@ XLSX_MAX_TEXT = 32_767
 
 
 @dataclass
-class _Lookups:
+class Lookups:
     """Readable stand-ins for the links a row holds: visits by code, CTCAE terms by name, staff by name."""
 
     visits: dict[int, tuple[str, int]]
@@ -61,13 +61,13 @@ class _Lookups:
     birth_dates: dict[int, dt.date]
 
 
-def _lookups(context: ExportContext) -> _Lookups:
+def _lookups(context: ExportContext) -> Lookups:
     first_consent: dict[int, dt.date] = {}
     for row in context.snapshot.rows("consent"):
         if row["removed_at"] is None:
             signed = row["signed_on"]
             first_consent[row["subject_id"]] = min(signed, first_consent.get(row["subject_id"], signed))
-    return _Lookups(
+    return Lookups(
         visits={row["id"]: (row["visit_code"], row["sequence"]) for row in context.snapshot.rows("visit")},
         terms={row["id"]: (row["term"], row["meddra_code"]) for row in context.snapshot.rows("ctcae_term")},
         staff={row["id"]: row["full_name"] for row in context.snapshot.rows("user_account")},
@@ -78,7 +78,7 @@ def _lookups(context: ExportContext) -> _Lookups:
     )
 
 
-def _tidy_rows(context: ExportContext, table: str, lookups: _Lookups) -> Iterator[list[Any]]:
+def _tidy_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[Any]]:
     columns = export_columns(table, identified=context.identified)
     for row in context.rows(table):
         if row.get("removed_at") is not None:
@@ -86,7 +86,7 @@ def _tidy_rows(context: ExportContext, table: str, lookups: _Lookups) -> Iterato
         yield _keys(context, table, row, lookups) + [_value(column, row, lookups) for column in columns]
 
 
-def _keys(context: ExportContext, table: str, row: Row, lookups: _Lookups) -> list[Any]:
+def _keys(context: ExportContext, table: str, row: Row, lookups: Lookups) -> list[Any]:
     subject_id = row["id"] if table == "subject" else row.get("subject_id")
     keys = context.subjects[subject_id] if subject_id is not None else None
     visit_id = row.get("visit_id")
@@ -103,7 +103,7 @@ def _keys(context: ExportContext, table: str, row: Row, lookups: _Lookups) -> li
     ]
 
 
-def _value(column: ExportColumn, row: Row, lookups: _Lookups) -> Any:
+def _value(column: ExportColumn, row: Row, lookups: Lookups) -> Any:
     if column.source is Source.AGE:
         consent, birth = lookups.first_consent.get(row["id"]), lookups.birth_dates.get(row["id"])
         return age_in_years(birth, consent) if consent and birth else None
@@ -117,44 +117,56 @@ def _value(column: ExportColumn, row: Row, lookups: _Lookups) -> Any:
 
 
 def write(context: ExportContext) -> list[Path]:
+    """The tidy CSV files and their dictionary, then the same tables as one workbook."""
     folder = context.folder(ExportFormat.TIDY)
     lookups = _lookups(context)
-    entries = data_dictionary(identified=context.identified)
-    paths = [_write_dictionary_csv(folder / DICTIONARY, entries)]
-    workbook_path = folder / WORKBOOK
+    return [*write_csv_tables(context, folder, lookups), write_workbook(context, folder, lookups)]
+
+
+def write_csv_tables(context: ExportContext, folder: Path, lookups: Lookups | None = None) -> list[Path]:
+    """One CSV per table and the data dictionary, streamed row by row."""
+    lookups = lookups or _lookups(context)
+    paths = [_write_dictionary_csv(folder / DICTIONARY, data_dictionary(identified=context.identified))]
+    for table in tidy_tables():
+        path = folder / f"{table}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow([*key_columns(), *table_columns(table, identified=context.identified)])
+            for values in _tidy_rows(context, table, lookups):
+                writer.writerow([neutralise_formula(cell_text(v)) for v in values])
+        paths.append(path)
+    return paths
+
+
+def write_workbook(context: ExportContext, folder: Path, lookups: Lookups | None = None) -> Path:
+    """The dictionary and every table as sheets of one workbook, in XlsxWriter's constant-memory mode."""
+    lookups = lookups or _lookups(context)
+    path = folder / WORKBOOK
     workbook = xlsxwriter.Workbook(
-        str(workbook_path), {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+        str(path), {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
     # Fixed document properties: the workbook must be byte-identical for the same data (XlsxWriter stamps
     # the current time otherwise): the moment the data stand for, and the audit position they end at.
-    created = context.snapshot.data_moment
     workbook.set_properties(
         {
             "title": "JK500 tidy data",
             "comments": f"audit position {context.snapshot.audit_position}",
-            "created": created.replace(tzinfo=None),
+            "created": context.snapshot.data_moment.replace(tzinfo=None),
         }
     )
     try:
         formats = _Formats(workbook)
-        _write_dictionary_sheet(workbook, entries, formats)
+        _write_dictionary_sheet(workbook, data_dictionary(identified=context.identified), formats)
         for table in tidy_tables():
-            header = [*key_columns(), *table_columns(table, identified=context.identified)]
             sheet = workbook.add_worksheet(table[:31])
+            header = [*key_columns(), *table_columns(table, identified=context.identified)]
             sheet.write_row(0, 0, header, formats.header)
             sheet.freeze_panes(1, 0)
-            path = folder / f"{table}.csv"
-            with path.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(header)
-                for number, values in enumerate(_tidy_rows(context, table, lookups), start=1):
-                    writer.writerow([neutralise_formula(cell_text(v)) for v in values])
-                    _write_xlsx_row(sheet, number, values, formats)
-            paths.append(path)
+            for number, values in enumerate(_tidy_rows(context, table, lookups), start=1):
+                _write_xlsx_row(sheet, number, values, formats)
     finally:  # also on failure: XlsxWriter's constant-memory temporary files are closed by close()
         workbook.close()
-    paths.append(workbook_path)
-    return paths
+    return path
 
 
 class _Formats:
@@ -200,7 +212,7 @@ def _dictionary_values(entry: DictionaryEntry) -> list[str]:
     ]
 
 
-def _write_dictionary_csv(path: Path, entries: list[DictionaryEntry]) -> Path:
+def _write_dictionary_csv(path: Path, entries: Sequence[DictionaryEntry]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(DICTIONARY_HEADER)
@@ -209,7 +221,7 @@ def _write_dictionary_csv(path: Path, entries: list[DictionaryEntry]) -> Path:
     return path
 
 
-def _write_dictionary_sheet(workbook: Any, entries: list[DictionaryEntry], formats: _Formats) -> None:
+def _write_dictionary_sheet(workbook: Any, entries: Sequence[DictionaryEntry], formats: _Formats) -> None:
     sheet = workbook.add_worksheet("data_dictionary")
     sheet.write_row(0, 0, DICTIONARY_HEADER, formats.header)
     sheet.freeze_panes(1, 0)

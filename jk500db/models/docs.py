@@ -7,17 +7,46 @@ the model. Comments are read with ``tokenize`` from the class's source, so nothi
 
 from __future__ import annotations
 
+import ast
 import inspect
 import io
+import sys
+import textwrap
 import tokenize
 from functools import cache
 
 
+@cache
+def _module_classes(module_name: str) -> dict[str, str]:
+    """{qualified class name: its source} for every class of a module, from one parse of the module.
+
+    ``inspect.getsource(cls)`` parses the whole module again for every class it is asked about, which made a
+    data dictionary take seconds; one parse per module is enough.
+    """
+    try:
+        source = inspect.getsource(sys.modules[module_name])
+    except (KeyError, OSError, TypeError):  # built at runtime: no source to read
+        return {}
+    lines = source.splitlines(keepends=True)
+    classes: dict[str, str] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                body = "".join(lines[child.lineno - 1 : child.end_lineno])
+                classes[name] = textwrap.dedent(body)
+                visit(child, f"{name}.")
+
+    visit(ast.parse(source), "")
+    return classes
+
+
+@cache
 def _class_comments(cls: type) -> dict[str, str]:
     """{attribute: text} for the ``#:`` comment block directly above each ``name: ...`` line of ``cls``."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):  # built at runtime: no source to read
+    source = _module_classes(cls.__module__).get(cls.__qualname__)
+    if source is None:
         return {}
     comments: dict[str, str] = {}
     pending: list[str] = []

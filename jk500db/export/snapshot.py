@@ -117,9 +117,12 @@ class AsOfSnapshot:
             raise ValueError("as_of must be timezone-aware (UTC)")
         self.session = session
         self.as_of: dt.datetime | None = as_of.astimezone(dt.UTC)
-        # occurred_at is ISO 8601 UTC text of one width ("...T12:00:00.000000Z"), so text order is time order.
+        # occurred_at is ISO 8601 UTC text of one width per engine, so text order is time order.
+        dialect = session.get_bind().dialect.name
         newest = session.scalar(
-            sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.occurred_at <= audit_timestamp(self.as_of))
+            sa.select(sa.func.max(AuditEvent.id)).where(
+                AuditEvent.occurred_at <= audit_timestamp(as_of, dialect=dialect)
+            )
         )
         self.audit_position, self.audit_head_hash, self.data_moment = _head(session, newest or 0)
 
@@ -151,9 +154,17 @@ class AsOfSnapshot:
         yield from rebuilt
 
 
-def audit_timestamp(moment: dt.datetime) -> str:
-    """``moment`` as the audit trail writes ``occurred_at``."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def audit_timestamp(moment: dt.datetime, *, dialect: str) -> str:
+    """``moment`` as the audit triggers of ``dialect`` write ``occurred_at``.
+
+    SQLite's ``strftime('%f')`` keeps milliseconds ("...T12:00:00.123Z"), PostgreSQL microseconds
+    ("...T12:00:00.123456Z"). Compared as text, the two widths would misorder: "00.123Z" sorts after
+    "00.123000Z". On SQLite the moment is cut to its millisecond, which keeps every event of that millisecond.
+    """
+    moment = moment.astimezone(dt.UTC)
+    if dialect == "sqlite":
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return f"{moment:%Y-%m-%dT%H:%M:%S.%f}Z"
 
 
 def value_from_audit_text(column: sa.Column[Any], text: str | None) -> Any:

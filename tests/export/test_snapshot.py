@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit.triggers import audited_tables
-from jk500db.export.snapshot import AsOfSnapshot, LiveSnapshot, audited_columns, open_snapshot
+from jk500db.export.snapshot import AsOfSnapshot, LiveSnapshot, audit_timestamp, audited_columns, open_snapshot
 from jk500db.models import AuditEvent
 
 FAR_FUTURE = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
@@ -45,3 +45,19 @@ def test_rows_carry_the_audited_columns_only(study: Session) -> None:
     assert "version" not in row
     with pytest.raises(KeyError, match="not an audited table"):
         audited_columns("audit_event")
+
+
+def test_an_as_of_moment_includes_every_event_of_that_moment(study: Session) -> None:
+    """SQLite writes milliseconds, PostgreSQL microseconds: the moment is compared in the engine's own width."""
+    event = study.execute(sa.select(AuditEvent.id, AuditEvent.occurred_at).order_by(AuditEvent.id).limit(1)).one()
+    moment = dt.datetime.fromisoformat(event.occurred_at)
+    last_of_that_moment = study.scalar(
+        sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.occurred_at == event.occurred_at)
+    )
+    assert AsOfSnapshot(study, moment).audit_position == last_of_that_moment
+
+
+def test_audit_timestamps_have_each_engines_width() -> None:
+    moment = dt.datetime(2026, 11, 24, 9, 5, 7, 123456, tzinfo=dt.UTC)
+    assert audit_timestamp(moment, dialect="sqlite") == "2026-11-24T09:05:07.123Z"
+    assert audit_timestamp(moment, dialect="postgresql") == "2026-11-24T09:05:07.123456Z"

@@ -25,6 +25,5 @@ def test_descriptions_are_the_comment_text_including_what_mixins_declare() -> No
 
 
 def test_units_come_from_the_column_name() -> None:
-    assert [unit_of(n) for n in ("weight_kg", "height_cm", "viability_pct", "bsa_m2", "grade")] == [
-        "kg", "cm", "%", "m²", None,
-    ]  # fmt: skip
+    names = ("weight_kg", "height_cm", "viability_pct", "bsa_m2", "dose_cells_per_kg", "grade")
+    assert [unit_of(n) for n in names] == ["kg", "cm", "%", "m²", "cells/kg", None]

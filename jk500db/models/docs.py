@@ -93,6 +93,7 @@ def column_doc(cls: type, name: str) -> str:
 
 #: Units read from the column name's ending (the models name every measured column with its unit).
 UNITS: tuple[tuple[str, str], ...] = (
+    ("_cells_per_kg", "cells/kg"),  # before "_kg": a dose per kilogram is not a weight
     ("_l_min", "L/min"),
     ("_pct", "%"),
     ("_kg", "kg"),

@@ -5,7 +5,10 @@
 (about 10 % screen failures), lymphodepletion, IL-2 and JK500 infusions, visits on the definition's schedule with
 realistic window jitter, about 15 lab results per lab visit, adverse events with CTCAE v5.0 terms, some CRS and
 ICANS assessments, responses, survival contacts and dispositions. Only collected inputs are written; derived
-columns stay NULL, as for the demo cohort.
+columns stay NULL, as for the demo cohort. In a demo database (``jk500db init --demo``) the demo investigator then
+signs each treated child's eligibility, dated before the first dose (LK-03, ``jk500db.demo.signoff``); that needs
+the derived eligibility criteria, so the derivation pass runs then rather than at commit. Without the demo
+accounts (a plain ``jk500db init`` has no accounts at all) there is nobody to sign, and eligibility stays unsigned.
 
 Speed: rows are built as plain dicts and written with Core ``insert(table)`` executemany in batches (no ORM
 objects). Primary keys of the tables other rows point at are assigned here, counting on from the current
@@ -28,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.demo.cohort import CTCAE_VERSION, LabReference, load_lab_reference
+from jk500db.demo.signoff import demo_investigator, sign_eligibility_before_treatment
 from jk500db.models import (
     AdverseEvent,
     Base,
@@ -239,6 +243,9 @@ LAB_TESTS = (
     LabTest.BLAST,
 )
 INFUSION_VISITS = ("INF1", "INF2", "INF3", "INF4", "INF5", "INF6")
+#: Visits whose labs EX6 judges: eligibility takes the last result on or before the reference date, which is the
+#: first lymphodepletion day, so the LD panel (drawn before the first dose) counts as well as screening's.
+PRE_TREATMENT_VISITS = frozenset({"SCR", "LD"})
 RELATEDNESS = ("not_related", "unlikely", "possible", "probable", "definite")
 
 
@@ -843,7 +850,8 @@ class _SubjectBuilder:
         for test in LAB_TESTS:
             reference = self.study.labs[test]
             lln, uln = reference.limits(age)
-            value = counts[test] if test in counts else self._chemistry(test, lln, uln, screening=code == "SCR")
+            pre_treatment = code in PRE_TREATMENT_VISITS
+            value = counts[test] if test in counts else self._chemistry(test, lln, uln, pre_treatment=pre_treatment)
             if test is LabTest.ALT and self.course.screen_failure == "organ" and uln is not None:
                 value = uln * 3  # EX6: ALT above 2 x ULN
             self._add(
@@ -893,13 +901,13 @@ class _SubjectBuilder:
             LabTest.BLAST: blasts,
         }
 
-    def _chemistry(self, test: LabTest, lln: Decimal | None, uln: Decimal | None, *, screening: bool) -> Decimal:
+    def _chemistry(self, test: LabTest, lln: Decimal | None, uln: Decimal | None, *, pre_treatment: bool) -> Decimal:
         """Mostly within the reference range; inflammation markers and transaminases now and then raised
-        (never at screening, where a raised transaminase would exclude the child under EX6)."""
+        (never before treatment, where a raised transaminase would exclude the child under EX6)."""
         low, high = float(lln or 0), float(uln or 1)
         if test in (LabTest.CRP, LabTest.FERRITIN) and self.rng.random() < 0.2:
             return _dec(high * self.rng.uniform(1.5, 12), 0)
-        if test in (LabTest.ALT, LabTest.AST) and self.rng.random() < 0.06 and not screening:
+        if test in (LabTest.ALT, LabTest.AST) and self.rng.random() < 0.06 and not pre_treatment:
             return _dec(high * self.rng.uniform(1.2, 6), 0)
         places = 0 if high >= 20 else 1 if high >= 3 else 2
         return _dec(low + (high - low) * self.rng.uniform(0.15, 0.85), places)
@@ -1337,5 +1345,8 @@ def generate_study(session: Session, *, subjects: int, sites: int, seed: int) ->
     rows.write(session)
     _sync_sequences(session)
     counts = {"site": len(site_rows), **{name: count for name, count in rows.written.items() if count}}
+    signer = demo_investigator(session)
+    if signer is not None:  # LK-03: treated children's eligibility signed before their first dose
+        counts["signature"] = sign_eligibility_before_treatment(session, signer, site_ids=[i for i, _ in site_rows])
     site_codes = tuple(code for _, code in site_rows)
     return GenerationSummary(seed, site_codes, tuple(number for _, number in assignments), counts)

@@ -21,6 +21,7 @@ from jk500db.audit.context import set_reason
 from jk500db.derivations import derive_pending
 from jk500db.errors import Jk500Error, ValidationError
 from jk500db.models import AuditEvent, ClinicalRecord
+from jk500db.services.sequencing import check_treatment_sequence
 
 
 class StaleEditError(Jk500Error):
@@ -63,6 +64,10 @@ def update_record(
     unknown = sorted(set(changes) - set(class_mapper(type(record)).columns.keys()))
     if unknown:
         raise ValidationError(unknown[0], "is not a field of this form")
+    moved_to = changes.get("subject_id")
+    if moved_to is not None and moved_to != getattr(record, "subject_id", None):
+        # Moving a treatment record to another subject is that subject's first entry of it (LK-03).
+        check_treatment_sequence(session, record, subject_id=moved_to)
     set_reason(session, reason)
     for name, value in changes.items():
         setattr(record, name, value)
@@ -77,8 +82,11 @@ def update_record(
 def add_record(session: Session, record: ClinicalRecord) -> None:
     """First entry of a record: flush it and derive what depends on it; never commit.
 
-    A hard edit check refuses with ``ValidationError``; the caller rolls back, so nothing is half-written.
+    A treatment form for a subject whose eligibility no valid investigator's signature confirms is refused before
+    anything is written (LK-03, ``jk500db.services.sequencing``). A hard edit check refuses with
+    ``ValidationError``; the caller rolls back, so nothing is half-written.
     """
+    check_treatment_sequence(session, record)
     session.add(record)
     session.flush()
     derive_pending(session)

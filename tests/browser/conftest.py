@@ -35,6 +35,7 @@ from jk500db import migrate
 from jk500db.audit.context import set_change_context, system_context
 from jk500db.db import create_engine
 from jk500db.demo.cohort import load_demo_cohort
+from jk500db.demo.signoff import sign_demo_eligibility
 from jk500db.models import User
 from jk500db.models.vocabularies import RoleCode
 from jk500db.services.accounts import create_demo_users, ensure_roles
@@ -125,6 +126,7 @@ def _build_demo_database(path: Path) -> dict[RoleCode, DemoAccount]:
             load_ctcae_terms(session, SEED_DATA_DIR / "ctcae_v5.0_terms.csv")
             load_demo_cohort(session)
             credentials = create_demo_users(session, now=dt.datetime.now(dt.UTC))
+            sign_demo_eligibility(session)
             session.commit()
             names = dict(session.execute(sa.select(User.email, User.full_name).where(User.demo)).tuples().all())
     finally:

@@ -1,6 +1,8 @@
-"""The whole job in the browser (issue 5): a data manager screens a new subject and enters lymphodepletion, an
-infusion, an adverse event and a CRS assessment, and sees the computed values; a monitor raises a query and
-marks SDV; an investigator signs eligibility; the data manager answers the query; an edit after SDV clears it.
+"""The whole job in the browser (issue 5): a data manager screens a new subject (consent, disease history, screening,
+virology, organ-function labs), and finds lymphodepletion refused until an investigator has signed the eligibility
+(LK-03); the investigator signs; the data manager then enters lymphodepletion, an infusion, an adverse event and a
+CRS assessment, and sees the computed values; a monitor raises a query and marks SDV; the data manager answers the
+query; an edit after SDV clears it.
 
 One test, in order, on one live server: each step builds on the one before, as the people in the trial would.
 """
@@ -53,6 +55,26 @@ def open_form(page: Page, base_url: str, title: str) -> None:
         page.get_by_role("button", name="Continue").click()
 
 
+def enter(page: Page, base_url: str, title: str, values: dict[str, str]) -> None:
+    """First entry of one form for the subject, saved."""
+    open_form(page, base_url, title)
+    fill(page, values)
+    save(page)
+    expect(page.locator("#entered-values")).to_be_visible()
+
+
+#: Screening as the data manager enters it: every criterion IN1-IN4 and EX1-EX8 can be judged, and all are met.
+NO = "no"
+SCREENING = {"screening_date": "2026-10-02", "reference_date": "2026-10-10", "cns_status": "cns1",
+             "cns_leukemia": NO, "congenital_syndrome": "none", "active_systemic_infection": NO,
+             "prior_trial_drug": NO, "significant_disease_within_28_days": NO, "major_surgery": NO,
+             "major_surgery_expected": NO, "live_vaccine": NO, "live_vaccine_planned_within_6_months": NO,
+             "investigator_excludes": NO}  # fmt: skip
+#: EX6's organ function at screening: (test, value, unit, LLN, ULN), all within 2 x ULN.
+ORGAN_LABS = (("CREAT", "38", "umol/L", "27", "62"), ("BILI", "9.1", "umol/L", "3", "17"),
+              ("AST", "31", "U/L", "0", "40"), ("ALT", "22", "U/L", "0", "35"))  # fmt: skip
+
+
 def test_the_whole_job_of_a_trial_in_the_browser(browser: object, live_server: LiveServer) -> None:
     base = live_server.base_url
     accounts = live_server.logins
@@ -67,19 +89,62 @@ def test_the_whole_job_of_a_trial_in_the_browser(browser: object, live_server: L
     save(page)
     expect(page.locator("#entered-values")).to_contain_text(SUBJECT)
 
-    open_form(page, base, "consent")
-    fill(page, {"kind": "guardian_consent", "document_version": "2.0", "signed_on": "2026-10-01", "signer": "parent"})
-    save(page)
-    open_form(page, base, "screening")
-    fill(page, {"screening_date": "2026-10-02", "cns_status": "cns1"})
-    save(page)
+    consent = {"kind": "guardian_consent", "document_version": "2.0", "signed_on": "2026-10-01", "signer": "parent"}
+    enter(page, base, "consent", consent)
+    history = {"diagnosis_date": "2025-11", "aml_who2016": "yes", "apl": NO, "cml": NO, "mixed_phenotype": NO,
+               "induction_courses": "2", "best_response_after_induction": "NR"}  # fmt: skip
+    enter(page, base, "disease_history", history)
+    enter(page, base, "screening", SCREENING)
     expect(page.locator("#derived-values")).to_contain_text("Eligible")
+    screening_page = page.url
+    for test in ("hiv_ab", "hbsag", "hbeag", "hcv_ab", "tp_ab"):
+        open_form(page, base, "virology_result")
+        page.locator("#screening_id").select_option(index=0)  # the one choice: the subject's own screening
+        fill(page, {"test": test, "result": "negative", "sampled_on": "2026-10-02"})
+        save(page)
+    for test, value, unit, lln, uln in ORGAN_LABS:
+        lab = {"test_code": test, "specimen": "serum", "collected_at": "2026-10-02T07:30", "value_text": value,
+               "value": value, "unit": unit, "lln": lln, "uln": uln}  # fmt: skip
+        enter(page, base, "lab_result", lab)
+    page.goto(screening_page)  # every criterion can now be judged, and all are met
+    expect(page.locator("#derived-values tr", has_text="Eligible")).to_contain_text("Yes")
+
+    # --- LK-03: no lymphodepletion before the investigator has signed the eligibility ------------------------
+    dose = {"agent": "cyclophosphamide", "dose_number": "1", "route": "iv", "started_at": "2026-10-10T08:00",
+            "weight_kg": "20.0", "height_cm": "115", "measured_on": "2026-10-10", "actual_dose": "1200",
+            "dose_unit": "mg"}  # fmt: skip
+    open_form(page, base, "drug_administration")
+    fill(page, dose)
+    save(page)
+    refusal = f"{SUBJECT}'s eligibility has not been confirmed by an investigator's signature"
+    expect(page.locator(".invalid-feedback", has_text=refusal)).to_be_visible()  # beside the subject
+    expect(page.locator(".alert", has_text="Not saved")).to_contain_text("(LK-03)")
+    expect(page.locator("#actual_dose")).to_have_value("1200")  # what was typed stays in the form
+    screenshot(page, "scenario-lymphodepletion-awaits-eligibility")
+    context.close()
+
+    # --- the investigator signs the subject's eligibility, re-entering the password -------------------------
+    investigator = new_context(browser, base)  # type: ignore[arg-type]
+    page = investigator.new_page()
+    account = accounts[RoleCode.INVESTIGATOR]
+    login(page, base, account.email, account.password)
+    page.goto(f"{base}/signoff/?subject={SUBJECT}")
+    eligibility = page.locator("#signoff-eligibility_confirmed tbody tr", has_text=SUBJECT)
+    expect(eligibility).to_contain_text("Needs signing")
+    eligibility.get_by_role("link", name="Sign").click()
+    expect(page.locator("#meaning-statement")).to_contain_text("meets all eligibility criteria")
+    page.get_by_label("Username (your e-mail)").fill(account.email)
+    page.get_by_label("Password").fill(account.password)
+    page.get_by_role("button", name="Sign", exact=True).click()
+    expect(page.locator("#signoff-eligibility_confirmed tbody tr", has_text=SUBJECT)).to_contain_text("valid")
+    investigator.close()
 
     # --- lymphodepletion: the planned dose is computed from the weight entered --------------------------------
+    context = new_context(browser, base)  # type: ignore[arg-type]
+    page = context.new_page()
+    login(page, base, accounts[RoleCode.DATA_MANAGER].email, accounts[RoleCode.DATA_MANAGER].password)
     open_form(page, base, "drug_administration")
-    fill(page, {"agent": "cyclophosphamide", "dose_number": "1", "route": "iv", "started_at": "2026-10-10T08:00",
-                "weight_kg": "20.0", "height_cm": "115", "measured_on": "2026-10-10", "actual_dose": "1200",
-                "dose_unit": "mg"})  # fmt: skip
+    fill(page, dose)
     save(page)
     derived = page.locator("#derived-values")
     expect(derived).to_contain_text("Planned dose")
@@ -132,20 +197,6 @@ def test_the_whole_job_of_a_trial_in_the_browser(browser: object, live_server: L
         page.get_by_role("button", name="Raise query").click()
     expect(page.locator("#record-queries")).to_contain_text("please check the grade")
     monitor.close()
-
-    # --- the investigator signs a subject's eligibility, re-entering the password ----------------------------
-    investigator = new_context(browser, base)  # type: ignore[arg-type]
-    page = investigator.new_page()
-    account = accounts[RoleCode.INVESTIGATOR]
-    login(page, base, account.email, account.password)
-    page.goto(f"{base}/signoff/?subject=01-001")
-    page.locator("#signoff-eligibility_confirmed tbody tr", has_text="01-001").get_by_role("link", name="Sign").click()
-    expect(page.locator("#meaning-statement")).to_contain_text("meets all eligibility criteria")
-    page.get_by_label("Username (your e-mail)").fill(account.email)
-    page.get_by_label("Password").fill(account.password)
-    page.get_by_role("button", name="Sign", exact=True).click()
-    expect(page.locator("#signoff-eligibility_confirmed tbody tr", has_text="01-001")).to_contain_text("valid")
-    investigator.close()
 
     # --- the data manager answers the query and corrects the grade: the correction clears the SDV mark ------
     manager = new_context(browser, base)  # type: ignore[arg-type]

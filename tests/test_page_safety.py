@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from admin.extensions import db
-from admin.pages.safety import SafetyPage
+from admin.pages.safety import CANDIDATE_COLUMNS, Candidate, SafetyPage
 from jk500db.derivations import CLOCK_KEY, derive_pending
 from jk500db.models import AdverseEvent, CrsAssessment, CrsVasopressor, Infusion, Subject
 from jk500db.models.vocabularies import DltDecision, Expectedness, Relatedness, RoleCode, SubjectStatus
@@ -95,6 +95,50 @@ def table(html: str, table_id: str) -> list[Row]:
 
 def cells(html: str, table_id: str) -> list[list[str]]:
     return [row.cells for row in table(html, table_id)]
+
+
+class TextReader(HTMLParser):
+    """The whitespace-folded text of the element with a given id, and the links in it."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__()
+        self.element_id = element_id
+        self.found = False
+        self.links: list[str] = []
+        self._depth = 0  # open tags inside the wanted element (0: outside it)
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if self._depth:
+            self._depth += 1
+            if tag == "a":
+                self.links.append(values.get("href") or "")
+        elif values.get("id") == self.element_id:
+            self.found, self._depth = True, 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self._text.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self._text).split())
+
+
+def element(html: str, element_id: str) -> TextReader:
+    reader = TextReader(element_id)
+    reader.feed(html)
+    assert reader.found, f"no element #{element_id} on the page"
+    return reader
+
+
+def text_of(html: str, element_id: str) -> str:
+    return element(html, element_id).text
 
 
 # --- the study ---------------------------------------------------------------------------------------------
@@ -205,6 +249,11 @@ def page_as(scenario: Scenario, role: RoleCode) -> str:
 # --- who may open it ---------------------------------------------------------------------------------------
 
 
+def test_a_dlt_candidate_is_read_from_its_columns_in_field_order() -> None:
+    """Candidates are built by position (one per row, up to every candidate of the study)."""
+    assert [column.key for column in CANDIDATE_COLUMNS] == [f.name for f in fields(Candidate)]
+
+
 def test_every_role_may_read_the_safety_dashboard() -> None:
     """Issue 5: data manager, monitor, investigator, admin and statistician; there is no other role."""
     assert set(SafetyPage.roles) == set(RoleCode)
@@ -256,7 +305,7 @@ def test_severe_events_list_grade_3_or_higher_by_either_grade(html: str) -> None
 
 
 def test_an_sae_past_its_due_time_is_overdue_now_though_stored_as_pending(html: str) -> None:
-    overdue, on_time = table(html, "saes")
+    overdue, on_time = table(html, "saes")  # the SAE with a report to send first, then the one fully reported
     assert "table-danger" in overdue.classes
     assert overdue.cells == [
         "01-001", "3", "Sepsis", "3",
@@ -269,6 +318,14 @@ def test_an_sae_past_its_due_time_is_overdue_now_though_stored_as_pending(html: 
         "01-002", "1", f"Lung infection ({SCRIPT})", "3",
         "2025-06-21 10:00 UTC", "2025-06-20 15:00 UTC", "—", "—", "submitted",
     ]  # fmt: skip
+    assert text_of(html, "saes-summary") == (
+        "1 SAE with a report still to send, all listed first, overdue ones at the top. "
+        "With every report sent: 1, newest onset first."
+    )
+
+
+def test_small_sections_are_shown_whole_without_a_cap_note(html: str) -> None:
+    assert 'id="severe-shown"' not in html and 'id="episodes-shown"' not in html
 
 
 def test_dlt_windows_run_from_the_first_infusion_with_candidates_and_decisions(html: str) -> None:
@@ -278,9 +335,15 @@ def test_dlt_windows_run_from_the_first_infusion_with_candidates_and_decisions(h
             "AE 1 Febrile neutropenia, grade 3, onset 2026-02-12: awaiting confirmation "
             "AE 2 Cytokine release syndrome, grade 3, onset 2026-02-11: confirmed DLT",
         ],
-        ["01-002", "2025-06-01", "2025-06-29", "closed",
-         f"AE 1 Lung infection ({SCRIPT}), grade 3, onset 2025-06-19: not a DLT"],
     ]  # fmt: skip
+
+
+def test_a_closed_window_with_every_candidate_decided_is_counted_not_listed(html: str) -> None:
+    """01-002's window closed on 2025-06-29 and its one candidate was judged not a DLT: nothing to do."""
+    assert "01-002" not in " ".join(" ".join(row) for row in cells(html, "dlt-windows"))
+    assert text_of(html, "dlt-closed") == (
+        "Not listed: 1 infused subject whose window has closed with no candidate awaiting confirmation."
+    )
 
 
 def test_crs_episodes_show_the_derived_episode_maximum(html: str) -> None:
@@ -293,24 +356,152 @@ def test_free_text_is_shown_as_text_not_run(html: str) -> None:
 
 
 # --- a constant number of queries --------------------------------------------------------------------------
+# The tests from here on add subjects; the content tests above do not expect them, so these come last.
 
 
-#: Statements per request: the page's 5 (study, AEs, active study definition, enrolment, first infusions; a
-#: loaded definition adds one for its settings, whatever the number of subjects) and the user and role look-ups
-#: every request makes; on PostgreSQL, the 4 ``set_config`` calls that attribute a transaction to its user.
-PINNED_QUERIES = {"sqlite": 8, "postgresql": 11}
+#: Statements per request: the page's 9 (study, active study definition and its settings, enrolment, severe AEs,
+#: SAEs, DLT windows with their candidates, infused subjects, CRS/ICANS episodes), whatever the number of
+#: subjects, and the user and role look-ups every request makes; on PostgreSQL, the 4 ``set_config`` calls that
+#: attribute a transaction to its user.
+PINNED_QUERIES = {"sqlite": 11, "postgresql": 14}
 
 
 def test_the_number_of_queries_does_not_grow_with_the_number_of_subjects(scenario: Scenario) -> None:
-    """Runs last in this module: it adds subjects the content tests above do not expect."""
     client = scenario.app.test_client()
     web.log_in(client, scenario.logins[RoleCode.MONITOR])
     few = web.statements_per_get(scenario.app, client, "/safety/")
     with setup_session(scenario.app) as session:
         many_subjects(session, 1, 25)
     html = client.get("/safety/").text
-    assert len(table(html, "dlt-windows")) == 2 + 25  # the new subjects are on the page
+    # Their windows closed on 2026-03-01 but each has a candidate awaiting confirmation: all are listed.
+    assert len(table(html, "dlt-windows")) == 1 + 25
     many = web.statements_per_get(scenario.app, client, "/safety/")
     with scenario.app.app_context():
         engine = db.engine.dialect.name
     assert few == many == PINNED_QUERIES[engine], (few, many)
+
+
+# --- what needs action is complete, the rest capped ----------------------------------------------------------
+# Each test reads the page before and after adding its own subject, so it holds whatever the tests before added.
+
+
+def _enrolled_subject(session: Session, number: str) -> Subject:
+    """A subject not infused: its AEs are never DLT candidates."""
+    return factories.subject(session, subject_number=number, screening_number=f"S{number}",
+                             status=SubjectStatus.ENROLLED, enrolled_on=dt.date(2025, 1, 2))  # fmt: skip
+
+
+def _total_shown(html: str, table_id: str, note_id: str) -> int:
+    """How many a capped section holds: the total its note states, or its rows when it has no note."""
+    if f'id="{note_id}"' not in html:
+        return len(table(html, table_id))
+    return int(text_of(html, note_id).split(" of ")[1].split()[0].replace(",", ""))
+
+
+def test_more_than_50_severe_events_and_episodes_show_the_newest_50_and_state_the_total(scenario: Scenario) -> None:
+    before = page_as(scenario, RoleCode.INVESTIGATOR)
+    severe_before = _total_shown(before, "severe-events", "severe-shown")
+    episodes_before = _total_shown(before, "episodes", "episodes-shown")
+    with setup_session(scenario.app) as session:
+        subject = _enrolled_subject(session, "03-001")
+        for number in range(1, 61):  # onsets 2026-02-18 and 19, newer than every other event
+            event = _ae(session, subject, number, "Cytokine release syndrome", grade=3,
+                        onset_date=dt.date(2026, 2, 18) + dt.timedelta(days=number // 31))  # fmt: skip
+            _crs_grade_3(session, event, dt.datetime(2026, 2, 19, 10, 0, tzinfo=UTC))
+    html = page_as(scenario, RoleCode.INVESTIGATOR)
+
+    severe = cells(html, "severe-events")
+    assert len(severe) == 50
+    # Newest onset first, the later entry first within a day: AEs 60 .. 31 (2026-02-19), then 30 .. 11.
+    assert [row[1] for row in severe] == [str(n) for n in range(60, 10, -1)]
+    assert {row[0] for row in severe} == {"03-001"}
+    assert text_of(html, "severe-shown") == (
+        f"Showing the 50 newest of {severe_before + 60} adverse events of grade 3 or higher (by onset). "
+        "The others are in the adverse events list."
+    )
+    assert element(html, "severe-shown").links == ["/crf/adverse_event/"]
+
+    episodes = cells(html, "episodes")
+    assert len(episodes) == 50 and episodes[0] == ["03-001", "60", "CRS", "Cytokine release syndrome", "3", "3",
+                                                   "2026-02-19"]  # fmt: skip
+    assert text_of(html, "episodes-shown").startswith(f"Showing the 50 newest of {episodes_before + 60} CRS and ICANS")
+
+
+def test_the_list_the_cap_links_to_opens_for_the_reader(scenario: Scenario) -> None:
+    client = scenario.app.test_client()
+    web.log_in(client, scenario.logins[RoleCode.MONITOR])
+    html = client.get("/safety/").text
+    link = element(html, "severe-shown").links[0]
+    assert client.get(link).status_code == 200
+
+
+def test_the_statistician_is_told_the_total_without_a_link_to_the_identified_list(scenario: Scenario) -> None:
+    """Statisticians cannot open the AE list (they use the de-identified exports): no link they cannot follow."""
+    html = page_as(scenario, RoleCode.STATISTICIAN)
+    assert text_of(html, "severe-shown").startswith("Showing the 50 newest of ")
+    assert element(html, "severe-shown").links == []
+    assert "/crf/adverse_event/" not in html
+
+
+def test_an_overdue_sae_older_than_the_newest_50_reported_is_still_listed(scenario: Scenario) -> None:
+    before = page_as(scenario, RoleCode.INVESTIGATOR)
+    to_report_before = len(table(before, "saes")) - min(50, _reported_total(before))
+    reported_before = _reported_total(before)
+    with setup_session(scenario.app) as session:
+        subject = _enrolled_subject(session, "03-002")
+        aware = dt.datetime(2024, 11, 5, 9, 0, tzinfo=UTC)
+        # The oldest SAE of the study, its report to the sponsor never sent.
+        _ae(session, subject, 1, "Sepsis", grade=4, onset_date=dt.date(2024, 11, 4), serious=True,
+            serious_life_threatening=True, awareness_at=aware)  # fmt: skip
+        for number in range(2, 57):  # 55 SAEs reported on time, newer than every other SAE
+            onset = dt.date(2025, 12, 1) + dt.timedelta(days=number)
+            aware = dt.datetime.combine(onset, dt.time(8, 0), UTC)
+            _ae(session, subject, number, "Lung infection", grade=3, onset_date=onset, serious=True,
+                serious_hospitalisation=True, awareness_at=aware,
+                sponsor_reported_at=aware + dt.timedelta(hours=6))  # fmt: skip
+    html = page_as(scenario, RoleCode.INVESTIGATOR)
+
+    rows = table(html, "saes")
+    assert len(rows) == to_report_before + 1 + 50
+    oldest = next(row for row in rows if row.cells[:2] == ["03-002", "1"])
+    assert "table-danger" in oldest.classes
+    assert oldest.cells[4] == "2024-11-06 09:00 UTC overdue" and oldest.cells[-1] == "overdue"
+    reported = [row.cells for row in rows if row.cells[-1] == "submitted"]
+    assert len(reported) == 50
+    assert reported[0][:2] == ["03-002", "56"]  # the newest onset first
+    assert _reported_total(html) == reported_before + 55
+    summary = text_of(html, "saes-summary")
+    assert f"the 50 newest of {reported_before + 55}, newest onset first. The others are in the adverse" in summary
+
+
+def _reported_total(html: str) -> int:
+    """The number of SAEs with every report sent, as the section's summary states it."""
+    sent = text_of(html, "saes-summary").split("With every report sent: ")[1]
+    total = sent.split(" of ")[1] if sent.startswith("the ") else sent
+    return int(total.split(", newest")[0].replace(",", ""))
+
+
+def _closed_windows(html: str) -> int:
+    if 'id="dlt-closed"' not in html:
+        return 0
+    return int(text_of(html, "dlt-closed").split()[2].replace(",", ""))
+
+
+def test_a_closed_window_with_a_candidate_awaiting_confirmation_stays_listed(scenario: Scenario) -> None:
+    closed_before = _closed_windows(page_as(scenario, RoleCode.INVESTIGATOR))
+    with setup_session(scenario.app) as session:
+        late = _infused_subject(session, "03-003", SubjectStatus.FOLLOW_UP, dt.datetime(2025, 1, 6, 9, 0, tzinfo=UTC))
+        _ae(session, late, 1, "Febrile neutropenia", grade=3, onset_date=dt.date(2025, 1, 8))
+        # Infused 28 days before the page's day: the window's last day is today, so it is still open.
+        _infused_subject(session, "03-004", SubjectStatus.INFUSED, dt.datetime(2026, 2, 2, 23, 0, tzinfo=UTC))
+        # A day earlier: closed, and nothing awaits a decision, so only counted.
+        _infused_subject(session, "03-005", SubjectStatus.INFUSED, dt.datetime(2026, 2, 1, 0, 30, tzinfo=UTC))
+    html = page_as(scenario, RoleCode.INVESTIGATOR)
+    windows = {row[0]: row for row in cells(html, "dlt-windows")}
+    assert windows["03-003"] == [
+        "03-003", "2025-01-06", "2025-02-03", "closed",
+        "AE 1 Febrile neutropenia, grade 3, onset 2025-01-08: awaiting confirmation",
+    ]  # fmt: skip
+    assert windows["03-004"] == ["03-004", "2026-02-02", "2026-03-02", "open", "none"]
+    assert "03-005" not in windows
+    assert _closed_windows(html) == closed_before + 1

@@ -28,8 +28,14 @@ def test_a_demo_investigator_opens_the_safety_dashboard_on_the_demo_cohort(page:
     expect(saes).to_have_count(3)
     expect(saes.filter(has_text="01-009")).to_contain_text("submitted late")
     expect(page.locator("#saes tr.table-danger")).to_have_count(0)
-    # Six DLT candidates, none decided yet.
+    expect(page.locator("#saes-summary")).to_contain_text("No SAE has a report still to send.")
+    # Six DLT candidates, none decided yet: their six subjects are listed, windows long closed; the other four
+    # infused children have nothing left to decide and are only counted.
     expect(page.locator("#dlt-windows").get_by_text("awaiting confirmation")).to_have_count(6)
+    expect(page.locator("#dlt-windows tbody tr")).to_have_count(6)
+    expect(page.locator("#dlt-closed")).to_contain_text("Not listed: 4 infused subjects")
+    # Twelve children are far from the cap of 50: every severe AE is shown, with no "showing 50 of" note.
+    expect(page.locator("#severe-shown")).to_have_count(0)
     expect(page.locator("#episodes tbody tr").first).to_be_visible()
 
     screenshot(page, "safety")

@@ -161,17 +161,24 @@ def _audited_state(connection: sa.Connection, table: AuditedTable) -> dict[str, 
     return state
 
 
-def _live_rows(connection: sa.Connection, table: AuditedTable) -> Iterator[tuple[str, dict[str, str | None]]]:
-    """Live rows as (row key, {column: text}), converted to text exactly as the triggers convert them."""
+def live_audit_text(
+    connection: sa.Connection, table: AuditedTable, *, in_key_order: bool = False
+) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """Live rows as (row key, {column: text}), converted to text exactly as the triggers convert them.
+
+    Exports read rows this way too (``jk500db.export.snapshot``): the text is the audit trail's own, so a live
+    export and one rebuilt from the trail cannot differ in how a value is written.
+    """
     columns = table.columns
+    order = " ORDER BY " + ", ".join(f'"{k}"' for k in table.key_columns) if in_key_order else ""
     if connection.dialect.name == "sqlite":
         select = ", ".join(f'CAST("{c}" AS TEXT)' for c in columns)
-        for values in connection.exec_driver_sql(f'SELECT {select} FROM "{table.name}"'):
+        for values in connection.exec_driver_sql(f'SELECT {select} FROM "{table.name}"{order}'):
             row = dict(zip(columns, values, strict=True))
             yield ",".join(row[k] or "" for k in table.key_columns), row
         return
     connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")  # as the trigger function's own setting
-    for (document,) in connection.exec_driver_sql(f'SELECT to_jsonb(t)::text FROM "{table.name}" AS t'):
+    for (document,) in connection.exec_driver_sql(f'SELECT to_jsonb(t)::text FROM "{table.name}" AS t{order}'):
         parsed = json.loads(document, parse_float=str, parse_int=str)
         row = {c: _json_text(parsed.get(c)) for c in columns}
         yield ",".join(row[k] or "" for k in table.key_columns), row
@@ -191,7 +198,7 @@ def _json_text(value: Any) -> str | None:
 def _check_live_table(connection: sa.Connection, table: AuditedTable, report: VerifyReport) -> None:
     state = _audited_state(connection, table)
     seen = set()
-    for key, live in _live_rows(connection, table):
+    for key, live in live_audit_text(connection, table):
         seen.add(key)
         audited = state.get(key)
         if audited is None:

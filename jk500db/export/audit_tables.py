@@ -4,7 +4,8 @@ Reviewers get the oversight records in the same export as the data they are abou
 position: ``audit_trail.csv`` holds every event up to the position the data stand on, with the chain hashes, so
 ``jk500db audit verify`` on the database and a recomputation over the file can both reach the head hash the
 manifest names. Subjects are named by USUBJID and staff by their printed name; internal ids stay out, except
-record keys, which the audit trail itself uses.
+record keys, which the audit trail itself uses. A de-identified export withholds the old and new values of
+identifying columns (birth dates, names, e-mail addresses), so those events cannot be rehashed from the file.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from jk500db.audit.chain import HASHED_COLUMNS
-from jk500db.export.context import ExportContext, ExportFormat
+from jk500db.export.context import ExportContext, ExportFormat, is_identifying
 from jk500db.export.csvfiles import write_csv
 from jk500db.export.snapshot import BATCH
 from jk500db.models import AuditEvent
+
+#: What a de-identified audit trail shows instead of a birth date, a name or an e-mail address. Those rows'
+#: hashes can then be checked only against the database (``jk500db audit verify``), not recomputed from the file.
+WITHHELD = "[withheld: identifying]"
 
 
 def write(context: ExportContext) -> list[Path]:
@@ -43,6 +48,7 @@ def _usubjid(context: ExportContext, subject_id: int | None) -> str | None:
 def _audit_trail(context: ExportContext, path: Path) -> Path:
     columns = [AuditEvent.id, *(getattr(AuditEvent, name) for name in HASHED_COLUMNS), AuditEvent.prev_hash]
     columns.append(AuditEvent.row_hash)
+    old_value, new_value = 1 + HASHED_COLUMNS.index("old_value"), 1 + HASHED_COLUMNS.index("new_value")
 
     def rows() -> Iterator[list[Any]]:
         # Keyset pages by id: flat memory and no long-lived cursor, whatever the length of the trail.
@@ -57,8 +63,13 @@ def _audit_trail(context: ExportContext, path: Path) -> Path:
             if not page:
                 return
             for event in page:
-                # The hashed text exactly as stored (what the chain hashes cover), then the subject's USUBJID.
-                yield [*event, _usubjid(context, event.subject_id)]
+                # The hashed text exactly as stored (what the chain hashes cover), then the subject's USUBJID;
+                # except that a de-identified export withholds the values of identifying columns.
+                values = list(event)
+                if not context.identified and is_identifying(event.table_name, event.field_name or ""):
+                    values[old_value] = None if event.old_value is None else WITHHELD
+                    values[new_value] = None if event.new_value is None else WITHHELD
+                yield [*values, _usubjid(context, event.subject_id)]
             last = page[-1].id
 
     write_csv(path, ["event", *HASHED_COLUMNS, "prev_hash", "row_hash", "usubjid"], rows())

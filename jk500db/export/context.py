@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from jk500db.export.snapshot import Row, Snapshot
+from jk500db.export.snapshot import Row, Snapshot, TextRow
 
 
 class ExportFormat(StrEnum):
@@ -83,6 +83,12 @@ class ExportContext:
         """The snapshot's rows of ``table``, without identifying columns unless the export is identified."""
         hidden = frozenset() if self.identified else IDENTIFYING_COLUMNS.get(table, frozenset())
         for row in self.snapshot.rows(table):
+            yield {name: value for name, value in row.items() if name not in hidden} if hidden else row
+
+    def text_rows(self, table: str) -> Iterator[TextRow]:
+        """:meth:`rows` with values as the audit trail writes them (see ``Snapshot.text_rows``)."""
+        hidden = frozenset() if self.identified else IDENTIFYING_COLUMNS.get(table, frozenset())
+        for row in self.snapshot.text_rows(table):
             yield {name: value for name, value in row.items() if name not in hidden} if hidden else row
 
     @cached_property

@@ -9,30 +9,58 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from jk500db.export.cells import neutralise_formula
+from jk500db.export.cells import FORMULA_STARTS, neutralise_formula
+
+#: First characters that can start a formula (an empty string never does).
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
+
+
+def _utc_text(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("exports write aware UTC times only")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _text_of_type(kind: type) -> Callable[[Any], str]:
+    """How values of ``kind`` become text (looked up once per type: exports write millions of cells)."""
+    if issubclass(kind, bool):
+        return lambda value: "true" if value else "false"
+    if issubclass(kind, Enum):
+        return lambda value: str(value.value)
+    if issubclass(kind, dt.datetime):
+        return _utc_text
+    if issubclass(kind, dt.date):
+        return dt.date.isoformat
+    if issubclass(kind, (Decimal, int, str)):
+        return str
+    raise TypeError(f"no CSV text for {kind.__name__}")
+
+
+_TEXT_BY_TYPE: dict[type, Callable[[Any], str]] = {}
 
 
 def cell_text(value: Any) -> str:
     """The CSV text of one value."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("exports write aware UTC times only")
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, (dt.date, Decimal, int, str)):
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
-    raise TypeError(f"no CSV text for {type(value).__name__}")
+    kind = type(value)
+    convert = _TEXT_BY_TYPE.get(kind)
+    if convert is None:
+        convert = _TEXT_BY_TYPE[kind] = _text_of_type(kind)
+    return convert(value)
+
+
+def csv_cell(value: Any) -> str:
+    """:func:`cell_text`, with free text that a spreadsheet would run as a formula neutralised."""
+    if type(value) is str:
+        return neutralise_formula(value) if value[:1] in FORMULA_FIRST else value
+    return cell_text(value)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -42,6 +70,6 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow([neutralise_formula(cell_text(value)) for value in row])
+            writer.writerow([csv_cell(value) for value in row])
             count += 1
     return count

@@ -153,7 +153,11 @@ def _manifest(context: ExportContext, formats: list[ExportFormat], files: list[P
         "formats": [f.value for f in formats],
         "identified": context.identified,
         "as_of": None if snapshot.as_of is None else snapshot.as_of.isoformat().replace("+00:00", "Z"),
-        "audit": {"position": snapshot.audit_position, "head_hash": snapshot.audit_head_hash},
+        "audit": {
+            "position": snapshot.audit_position,
+            "head_hash": snapshot.audit_head_hash,
+            "data_moment": snapshot.data_moment.isoformat().replace("+00:00", "Z"),
+        },
         "database": {
             "engine": context.session.get_bind().dialect.name,
             "revision": migrate.current_revision(context.session.connection()),

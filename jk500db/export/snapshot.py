@@ -27,10 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit.triggers import AuditedTable, audited_tables
+from jk500db.audit.verify import live_audit_text
 from jk500db.models import AuditEvent, Base
 from jk500db.models.types import ExactDecimal, UTCDateTime, Vocabulary
 
 Row = dict[str, Any]
+TextRow = dict[str, str | None]
 
 #: Rows fetched per round trip when streaming a table.
 BATCH = 2_000
@@ -51,6 +53,10 @@ class Snapshot(Protocol):
 
     def rows(self, table: str) -> Iterator[Row]:
         """Every row of ``table`` (removed clinical records included, with ``removed_at``), in key order."""
+        ...
+
+    def text_rows(self, table: str) -> Iterator[TextRow]:
+        """The same rows with each value as the audit trail writes it (text or None): the fast path for CSV."""
         ...
 
 
@@ -104,6 +110,11 @@ class LiveSnapshot:
         finally:  # a reader that stops early must not leave PostgreSQL's server-side cursor open
             result.close()
 
+    def text_rows(self, table: str) -> Iterator[TextRow]:
+        rows = live_audit_text(self.session.connection(), _audited()[table], in_key_order=True)
+        for _key, row in rows:
+            yield row
+
 
 class AsOfSnapshot:
     """The tables rebuilt from the audit trail as they stood at ``as_of`` (UTC).
@@ -126,10 +137,8 @@ class AsOfSnapshot:
         )
         self.audit_position, self.audit_head_hash, self.data_moment = _head(session, newest or 0)
 
-    def rows(self, table: str) -> Iterator[Row]:
-        columns = audited_columns(table)
-        sql_table = _sql_table(table)
-        state: dict[str, dict[str, str | None] | None] = {}
+    def text_rows(self, table: str) -> Iterator[TextRow]:
+        state: dict[str, TextRow | None] = {}
         events = self.session.execute(
             sa.select(AuditEvent.row_key, AuditEvent.field_name, AuditEvent.action, AuditEvent.new_value)
             .where(AuditEvent.table_name == table, AuditEvent.id <= self.audit_position)
@@ -144,14 +153,17 @@ class AsOfSnapshot:
             if fields is None:
                 fields = state[event.row_key] = {}
             fields[event.field_name] = event.new_value
-        key_columns = [sql_table.c[name] for name in _audited()[table].key_columns]
-        rebuilt = []
-        for fields in state.values():
-            if fields is None:
-                continue
-            rebuilt.append({name: value_from_audit_text(sql_table.c[name], fields.get(name)) for name in columns})
-        rebuilt.sort(key=lambda row: tuple(row[c.name] for c in key_columns))
+        columns = audited_columns(table)
+        sql_table = _sql_table(table)
+        keys = [sql_table.c[name] for name in _audited()[table].key_columns]
+        rebuilt = [{name: fields.get(name) for name in columns} for fields in state.values() if fields is not None]
+        rebuilt.sort(key=lambda row: tuple(value_from_audit_text(c, row[c.name]) for c in keys))
         yield from rebuilt
+
+    def rows(self, table: str) -> Iterator[Row]:
+        sql_table = _sql_table(table)
+        for text in self.text_rows(table):
+            yield {name: value_from_audit_text(sql_table.c[name], value) for name, value in text.items()}
 
 
 def audit_timestamp(moment: dt.datetime, *, dialect: str) -> str:

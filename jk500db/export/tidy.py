@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import xlsxwriter
 
 from jk500db.clinical.schedule import age_in_years
 from jk500db.export.cells import neutralise_formula
 from jk500db.export.context import ExportContext, ExportFormat
-from jk500db.export.csvfiles import cell_text
+from jk500db.export.csvfiles import FORMULA_FIRST, cell_text, csv_cell
 from jk500db.export.dictionary import (
     DictionaryEntry,
     ExportColumn,
@@ -42,7 +44,9 @@ from jk500db.export.dictionary import (
     table_columns,
     tidy_tables,
 )
-from jk500db.export.snapshot import Row
+from jk500db.export.snapshot import Row, TextRow, value_from_audit_text
+from jk500db.models import Base
+from jk500db.models.types import UTCDateTime, Vocabulary
 
 WORKBOOK = "jk500_tidy.xlsx"
 DICTIONARY = "data_dictionary.csv"
@@ -79,11 +83,11 @@ def _lookups(context: ExportContext) -> Lookups:
 
 
 def _tidy_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[Any]]:
-    columns = export_columns(table, identified=context.identified)
+    getters = [_getter(column, lookups) for column in export_columns(table, identified=context.identified)]
     for row in context.rows(table):
         if row.get("removed_at") is not None:
             continue
-        yield _keys(context, table, row, lookups) + [_value(column, row, lookups) for column in columns]
+        yield _keys(context, table, row, lookups) + [get(row) for get in getters]
 
 
 def _keys(context: ExportContext, table: str, row: Row, lookups: Lookups) -> list[Any]:
@@ -103,17 +107,91 @@ def _keys(context: ExportContext, table: str, row: Row, lookups: Lookups) -> lis
     ]
 
 
-def _value(column: ExportColumn, row: Row, lookups: Lookups) -> Any:
+def _getter(column: ExportColumn, lookups: Lookups) -> Callable[[Row], Any]:
+    """How one exported variable is read from a row (chosen once per table, not once per cell)."""
+    name = column.column
+    if column.source in (Source.VALUE, Source.LINK):
+        return operator.itemgetter(name)
     if column.source is Source.AGE:
-        consent, birth = lookups.first_consent.get(row["id"]), lookups.birth_dates.get(row["id"])
-        return age_in_years(birth, consent) if consent and birth else None
-    value = row[column.column]
-    if value is None or column.source in (Source.VALUE, Source.LINK):
-        return value
+
+        def age(row: Row) -> Any:
+            consent, birth = lookups.first_consent.get(row["id"]), lookups.birth_dates.get(row["id"])
+            return age_in_years(birth, consent) if consent and birth else None
+
+        return age
     if column.source is Source.STAFF:
-        return lookups.staff.get(value)
-    term, meddra = lookups.terms[value]
-    return term if column.source is Source.TERM else meddra
+        return lambda row: None if row[name] is None else lookups.staff.get(row[name])
+    part = 0 if column.source is Source.TERM else 1
+    return lambda row: None if row[name] is None else lookups.terms[row[name]][part]
+
+
+# --- the CSV pass: values as the audit trail writes them, turned into the export's text ------------------------
+#
+# The CSV files are built from ``Snapshot.text_rows`` rather than typed rows: reading Decimals, vocabulary members
+# and datetimes only to write them back as text took most of the export's time. The text the database gives is
+# the audit trail's own (so live and as-of exports agree by construction); only booleans and UTC times need
+# rewriting into the export's form. The workbook pass reads typed rows, and a test compares the two.
+
+TextGetter = Callable[[TextRow], str]
+
+
+def _text_normaliser(table: str, column: str) -> Callable[[str], str]:
+    """Audit text of ``table.column`` -> the export's CSV text (:func:`jk500db.export.csvfiles.cell_text`)."""
+    column_type = Base.metadata.tables[table].c[column].type
+    if isinstance(column_type, sa.Boolean):
+        return {"1": "true", "0": "false", "true": "true", "false": "false"}.__getitem__
+    if isinstance(column_type, UTCDateTime):
+        return lambda text: cell_text(value_from_audit_text(Base.metadata.tables[table].c[column], text))
+    if isinstance(column_type, (sa.String, sa.Text)) and not isinstance(column_type, Vocabulary):
+        return lambda text: neutralise_formula(text) if text[:1] in FORMULA_FIRST else text
+    return str
+
+
+def _text_getter(table: str, column: ExportColumn, lookups: Lookups) -> TextGetter:
+    name = column.column
+    if column.source is Source.VALUE:
+        normalise = _text_normaliser(table, name)
+        return lambda row: "" if (text := row[name]) is None else normalise(text)
+    if column.source is Source.LINK:
+        return lambda row: row[name] or ""
+    if column.source is Source.AGE:
+
+        def age(row: TextRow) -> str:
+            subject_id = int(row["id"] or 0)
+            consent, birth = lookups.first_consent.get(subject_id), lookups.birth_dates.get(subject_id)
+            return str(age_in_years(birth, consent)) if consent and birth else ""
+
+        return age
+    if column.source is Source.STAFF:
+        staff = {str(key): csv_cell(value) for key, value in lookups.staff.items()}
+        return lambda row: "" if (key := row[name]) is None else staff.get(key, "")
+    part = 0 if column.source is Source.TERM else 1
+    terms = {str(key): csv_cell(value[part]) for key, value in lookups.terms.items()}
+    return lambda row: "" if (key := row[name]) is None else terms[key]
+
+
+def _csv_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[str]]:
+    getters = [_text_getter(table, c, lookups) for c in export_columns(table, identified=context.identified)]
+    subjects = {str(key): keys for key, keys in context.subjects.items()}
+    visits = {str(key): (code, str(sequence)) for key, (code, sequence) in lookups.visits.items()}
+    subject_column = "id" if table == "subject" else "subject_id"
+    for row in context.text_rows(table):
+        if row.get("removed_at") is not None:
+            continue
+        keys = subjects.get(row.get(subject_column) or "")
+        if table == "visit":
+            visit: tuple[str, str] | None = (row["visit_code"] or "", row["sequence"] or "")
+        else:
+            visit = visits.get(row.get("visit_id") or "")
+        yield [
+            keys.usubjid if keys else "",
+            keys.subject_number if keys else "",
+            keys.site_code if keys else "",
+            visit[0] if visit else "",
+            visit[1] if visit else "",
+            row["id"] or "",
+            *(get(row) for get in getters),
+        ]
 
 
 def write(context: ExportContext) -> list[Path]:
@@ -132,8 +210,7 @@ def write_csv_tables(context: ExportContext, folder: Path, lookups: Lookups | No
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow([*key_columns(), *table_columns(table, identified=context.identified)])
-            for values in _tidy_rows(context, table, lookups):
-                writer.writerow([neutralise_formula(cell_text(v)) for v in values])
+            writer.writerows(_csv_rows(context, table, lookups))
         paths.append(path)
     return paths
 

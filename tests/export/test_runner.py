@@ -21,7 +21,7 @@ from jk500db.db import create_engine
 from jk500db.errors import ValidationError
 from jk500db.export.context import ExportFormat
 from jk500db.export.runner import MANIFEST, RULE_MODULES, run_export
-from jk500db.models import AuditEvent, ExportRecord, LabResult, User
+from jk500db.models import AuditEvent, ExportRecord, LabResult, Subject, User
 from jk500db.models.vocabularies import RoleCode
 from tests.conftest import ENGINES, postgres_database
 from tests.export.conftest import build_study
@@ -48,7 +48,9 @@ def test_the_manifest_names_every_file_with_its_hash_and_the_data_it_stands_on(
         assert entry["bytes"] == len(on_disk[path])
     head = study.execute(sa.select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc())).first()
     assert head is not None
-    assert manifest["audit"] == {"position": head.id, "head_hash": head.row_hash}
+    newest = study.scalar(sa.select(AuditEvent.occurred_at).where(AuditEvent.id == head.id))
+    moment = dt.datetime.fromisoformat(newest or "").astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    assert manifest["audit"] == {"position": head.id, "head_hash": head.row_hash, "data_moment": moment}
     assert manifest["database"]["revision"] == migrate.head_revision()
     assert set(manifest["rule_versions"]) == set(RULE_MODULES)
     assert manifest["rule_settings"], "the study definition's rule settings belong in the manifest"
@@ -212,3 +214,21 @@ def test_the_command_exports_for_a_signed_in_statistician_and_refuses_a_wrong_pa
     assert identified.exit_code == EX_DATAERR and "identified" in identified.output
     bad_time = CliRunner().invoke(main, [*args, "--as-of", "yesterday"], env=signed_in)
     assert bad_time.exit_code == EX_DATAERR and "--as-of" in bad_time.output
+
+
+def test_a_de_identified_export_of_every_format_holds_no_birth_date_and_an_identified_one_does(
+    study: Session, tmp_path: Path
+) -> None:
+    """Issue 6: de-identified by default. Every file of every format is searched for every child's birth date."""
+    birth_dates = [d.isoformat().encode() for d in study.scalars(sa.select(Subject.birth_date))]
+    assert birth_dates
+    run_export(study, tmp_path / "deidentified", list(ExportFormat), user=user(study, RoleCode.STATISTICIAN))
+    files = _files(tmp_path / "deidentified")
+    assert {path.split("/")[0] for path in files} >= {f.value for f in ExportFormat}
+    for path, data in files.items():
+        leaked = [d.decode() for d in birth_dates if d in data]
+        assert not leaked, f"{path} holds birth dates {leaked[:3]}"
+    audit_trail = files["audit/audit_trail.csv"].decode()
+    assert "[withheld: identifying]" in audit_trail
+    run_export(study, tmp_path / "identified", [ExportFormat.AUDIT], user=user(study, RoleCode.ADMIN), identified=True)
+    assert birth_dates[0] in (tmp_path / "identified" / "audit" / "audit_trail.csv").read_bytes()

@@ -61,6 +61,9 @@ PAGES: dict[str, Access] = {
     "locks.index": Access(get=frozenset({ADM})),
     "locks.create": Access(post=frozenset({ADM})),
     "locks.unlock": Access(post=frozenset({ADM})),
+    # Every role exports something (jk500db/export/access.py); the runner then limits formats and identified data.
+    "exports.index": Access(get=EVERYONE),
+    "exports.download": Access(post=EVERYONE),
 }
 
 #: Every form's model view: data managers enter and correct; the other clinical roles read (and export, apart

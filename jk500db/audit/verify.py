@@ -173,9 +173,11 @@ def live_audit_text(
     order = " ORDER BY " + ", ".join(f'"{k}"' for k in table.key_columns) if in_key_order else ""
     if connection.dialect.name == "sqlite":
         select = ", ".join(f'CAST("{c}" AS TEXT)' for c in columns)
-        for values in connection.exec_driver_sql(f'SELECT {select} FROM "{table.name}"{order}'):
-            row = dict(zip(columns, values, strict=True))
-            yield ",".join(row[k] or "" for k in table.key_columns), row
+        rows = connection.exec_driver_sql(f'SELECT {select} FROM "{table.name}"{order}')
+        for batch in rows.partitions(BATCH):  # fetchmany: row-by-row fetchone was a third of an export's time
+            for values in batch:
+                row = dict(zip(columns, values, strict=True))
+                yield ",".join(row[k] or "" for k in table.key_columns), row
         return
     connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")  # as the trigger function's own setting
     for (document,) in connection.exec_driver_sql(f'SELECT to_jsonb(t)::text FROM "{table.name}" AS t{order}'):

@@ -132,7 +132,7 @@ def _getter(column: ExportColumn, lookups: Lookups) -> Callable[[Row], Any]:
 # the audit trail's own (so live and as-of exports agree by construction); only booleans and UTC times need
 # rewriting into the export's form. The workbook pass reads typed rows, and a test compares the two.
 
-TextGetter = Callable[[TextRow], str]
+TextGetter = Callable[[TextRow], str | None]  # None: an empty cell (csv writes None as "")
 
 
 def _text_normaliser(table: str, column: str) -> Callable[[str], str]:
@@ -144,16 +144,24 @@ def _text_normaliser(table: str, column: str) -> Callable[[str], str]:
         return lambda text: cell_text(value_from_audit_text(Base.metadata.tables[table].c[column], text))
     if isinstance(column_type, (sa.String, sa.Text)) and not isinstance(column_type, Vocabulary):
         return lambda text: neutralise_formula(text) if text[:1] in FORMULA_FIRST else text
-    return str
+    return _AS_WRITTEN
+
+
+def _as_written(text: str) -> str:
+    return text
+
+
+#: Numbers, codes and dates: the audit text is already the export's text.
+_AS_WRITTEN = _as_written
 
 
 def _text_getter(table: str, column: ExportColumn, lookups: Lookups) -> TextGetter:
     name = column.column
+    normalise = _text_normaliser(table, name) if column.source is Source.VALUE else _AS_WRITTEN
+    if normalise is _AS_WRITTEN and column.source in (Source.VALUE, Source.LINK):
+        return operator.itemgetter(name)  # in C: most cells of an export take this path
     if column.source is Source.VALUE:
-        normalise = _text_normaliser(table, name)
-        return lambda row: "" if (text := row[name]) is None else normalise(text)
-    if column.source is Source.LINK:
-        return lambda row: row[name] or ""
+        return lambda row: None if (text := row[name]) is None else normalise(text)
     if column.source is Source.AGE:
 
         def age(row: TextRow) -> str:
@@ -170,7 +178,7 @@ def _text_getter(table: str, column: ExportColumn, lookups: Lookups) -> TextGett
     return lambda row: "" if (key := row[name]) is None else terms[key]
 
 
-def _csv_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[str]]:
+def _csv_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[str | None]]:
     getters = [_text_getter(table, c, lookups) for c in export_columns(table, identified=context.identified)]
     subjects = {str(key): keys for key, keys in context.subjects.items()}
     visits = {str(key): (code, str(sequence)) for key, (code, sequence) in lookups.visits.items()}

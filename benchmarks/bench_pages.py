@@ -18,10 +18,11 @@ demo administrator (the smallest page: the session checks and the study's code).
     python -m benchmarks.bench_pages [--subjects 2000] [--sites 5] [--seed 0] [--runs 15]
                                      [--postgres URL] [--cache DIR] [--only TEXT] [--profile PATH]
 
-``--sites`` defaults to one extra site per 500 subjects: subject numbers allow 999 per site, so the CLI's own
-default of one site refuses 2000 subjects. ``--only casebook`` times only the pages whose path contains
-"casebook"; ``--profile /matrix/`` also prints the functions that take the most time in one request of that
-page (cProfile inflates code made of many small calls: confirm a finding by timing without it).
+``--sites`` defaults to one extra site per 500 subjects, as bench_audit generates (the CLI's own default, the
+fewest sites of 999 subjects, would put 2000 subjects on 3 sites and make another study). ``--only casebook``
+times only the pages whose path contains "casebook"; ``--profile /matrix/`` also prints the functions that take
+the most time in one request of that page (cProfile inflates code made of many small calls: confirm a finding by
+timing without it).
 """
 
 from __future__ import annotations
@@ -158,15 +159,9 @@ def postgres_study(server: str, subjects: int, sites: int, seed: int) -> Iterato
     try:
         with tempfile.TemporaryDirectory(prefix="jk500db-bench-pages-") as tmp:
             instance = Path(tmp) / "instance"
+            # `jk500db demo` itself vacuums and refreshes the planner statistics (VACUUM ANALYZE) on PostgreSQL.
             generated = _generate(url, instance, subjects, sites, seed)
-            # Planner statistics, as autovacuum would have gathered them on a server in use. Without them (a
-            # server with autovacuum off, or a page opened right after the load) PostgreSQL guesses one row per
-            # table and the matrix took 300-390 ms instead of 20-40 at 2000 subjects.
-            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-            engine.dispose()
-            yield Study(url, _read_logins(instance), generated + "; ANALYZE run")
+            yield Study(url, _read_logins(instance), generated)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -16,7 +16,7 @@ from jk500db import migrate
 from jk500db.audit.context import set_change_context, system_context
 from jk500db.cli import EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, main
 from jk500db.db import create_engine
-from jk500db.models import AuditEvent, CtcaeTerm, LabResult, Subject, User
+from jk500db.models import AuditEvent, CtcaeTerm, LabResult, Site, Subject, User
 from tests.conftest import ENGINES
 
 
@@ -198,6 +198,49 @@ def test_demo_generates_a_multi_site_study(fresh_database: str, tmp_path: Path) 
     result = run(fresh_database, "demo", "--subjects", "25", "--sites", "2", "--seed", "7", instance=tmp_path)
     assert result.exit_code == 0, result.output
     assert count(fresh_database, Subject) == 25
+
+
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
+def test_demo_without_sites_keeps_one_site_for_a_small_study_and_vacuums_postgresql(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    assert run(fresh_database, "init", instance=tmp_path).exit_code == 0
+    result = run(fresh_database, "demo", "--subjects", "5", instance=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "5 synthetic subjects at 1 sites (02-02)" in result.output
+    engine = create_engine(fresh_database)
+    try:
+        with engine.connect() as conn:
+            assert set(conn.scalars(sa.select(Site.code))) == {"01", "02"}
+            if engine.dialect.name != "postgresql":
+                assert "ANALYZE" not in result.output
+                return
+            # Run by the command itself (autovacuum's runs are counted in last_autovacuum/last_autoanalyze).
+            done = conn.execute(
+                sa.text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+                )
+            ).scalars()
+            assert {"subject", "lab_result", "audit_event"} <= set(done)
+            assert "(VACUUM ANALYZE)" in result.output
+    finally:
+        engine.dispose()
+
+
+def test_demo_without_sites_takes_as_many_as_2000_subjects_need(tmp_path: Path) -> None:
+    """2000 subjects need three sites of 999. Generating them takes minutes, so the sites they would take are
+    made to exist already: the refusal names all three, where the former default refused 2000 subjects."""
+    url = f"sqlite:///{tmp_path / 'sites.sqlite3'}"
+    assert run(url, "init", instance=tmp_path).exit_code == 0
+    assert run(url, "demo", "--subjects", "3", "--sites", "3", instance=tmp_path).exit_code == 0
+    result = run(url, "demo", "--subjects", "2000", instance=tmp_path)
+    assert_clean_error(result, EX_DATAERR, "sites 02, 03, 04 already exist")
+    assert "do not fit" not in result.output
+
+
+def test_demo_without_sites_refuses_more_subjects_than_every_site_holds(tmp_path: Path) -> None:
+    result = run(f"sqlite:///{tmp_path / 'big.sqlite3'}", "demo", "--subjects", "97903", instance=tmp_path)
+    assert_clean_error(result, EX_DATAERR, "--subjects: at most 97902")
 
 
 def test_the_console_script_is_installed_and_answers() -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.clinical import astct, ctcae, dosing, eligibility, eln, reporting, schedule
+from jk500db.demo import MAX_GENERATED_SUBJECTS, sites_for
 from jk500db.demo.cohort import DEMO_COHORT_FILE, load_demo_cohort
 from jk500db.demo.generator import MAX_SUBJECTS_PER_SITE, generate_study
 from jk500db.errors import ValidationError
@@ -529,6 +530,16 @@ def test_the_generator_refuses_what_subject_numbers_cannot_hold(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         generate_study(study, subjects=subjects, sites=sites, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("subjects", "sites"),
+    [(1, 1), (MAX_SUBJECTS_PER_SITE, 1), (MAX_SUBJECTS_PER_SITE + 1, 2), (2000, 3), (MAX_GENERATED_SUBJECTS, 98)],
+)
+def test_the_default_number_of_sites_is_the_fewest_that_hold_the_subjects(subjects: int, sites: int) -> None:
+    """`jk500db demo` without --sites: one site up to 999 subjects (the former default), then just enough."""
+    assert sites_for(subjects) == sites
+    assert MAX_SUBJECTS_PER_SITE * (sites - 1) < subjects <= MAX_SUBJECTS_PER_SITE * sites
 
 
 def test_the_generator_refuses_sites_that_exist(study: Session) -> None:

@@ -217,6 +217,16 @@ def test_filters_narrow_the_rows(app: Flask, monitor: FlaskClient) -> None:
     assert other_writer not in monitor.get(f"/audit/?user={writer.split()[1]}").text
 
 
+def test_a_subject_number_of_no_subject_shows_no_events_and_no_error(app: Flask, monitor: FlaskClient) -> None:
+    """The subject filter compares with the subject's key found by a subquery: a well-formed number that names
+    no subject finds no key (NULL), which matches no event, not even those of no subject (logins, accounts)."""
+    write_subjects(app, 1)
+    page = monitor.get("/audit/?subject=99-999")
+    assert page.status_code == 200
+    assert as_dicts(page.text) == []
+    assert "alert-danger" not in page.text
+
+
 def test_a_percent_sign_in_the_user_filter_is_taken_literally(app: Flask, monitor: FlaskClient) -> None:
     write_subjects(app, 1)
     assert as_dicts(monitor.get("/audit/?user=%25").text) == []

@@ -115,10 +115,12 @@ def _like_pattern(text: str) -> str:
 def _conditions(filters: Filters) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if filters.subject:
-        # By key, not through the join: the count then reads audit_event alone, by its subject index.
-        conditions.append(
-            AuditEvent.subject_id.in_(sa.select(Subject.id).where(Subject.subject_number == filters.subject))
-        )
+        # By key, not through the join, and as "= (scalar subquery)" (subject numbers are unique): PostgreSQL then
+        # reads the newest page straight from ix_audit_event_subject (subject_id, id). Given IN or a join, it
+        # walked the primary key backwards through the whole trail instead (0.5-0.7 s against 11 ms for the
+        # page at 9.9 M events). A subject number that does not exist gives NULL, which matches no event.
+        subject_key = sa.select(Subject.id).where(Subject.subject_number == filters.subject).scalar_subquery()
+        conditions.append(AuditEvent.subject_id == subject_key)
     if filters.table:
         conditions.append(AuditEvent.table_name == filters.table)
     if filters.user:

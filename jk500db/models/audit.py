@@ -35,8 +35,8 @@ class AuditEvent(Base):
     table_name: Mapped[str] = mapped_column(sa.String(60))
     #: key of the row changed.
     row_key: Mapped[str] = mapped_column(sa.String(60))
-    #: subject the row belongs to, when it belongs to one.
-    subject_id: Mapped[int | None] = mapped_column(index=True)
+    #: subject the row belongs to, when it belongs to one (indexed with id: ix_audit_event_subject).
+    subject_id: Mapped[int | None] = mapped_column()
     #: field changed; None for a whole-row event.
     field_name: Mapped[str | None] = mapped_column(sa.String(60))
     #: insert, update or delete.
@@ -52,7 +52,14 @@ class AuditEvent(Base):
     #: SHA-256 of this event's content and prev_hash.
     row_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
-    __table_args__ = (sa.Index("ix_audit_event_record", "table_name", "row_key"),)
+    __table_args__ = (
+        sa.Index("ix_audit_event_record", "table_name", "row_key"),
+        # One subject's events in id (chain) order: the audit trail filtered by subject reads its newest page
+        # from here, and the casebook and `audit export --subject` their ranges. With subject_id alone,
+        # PostgreSQL walked the primary key backwards through 9.9 M events (480 ms at 2,000 subjects). It also
+        # serves every lookup by subject_id alone, so it replaces the former single-column index.
+        sa.Index("ix_audit_event_subject", "subject_id", "id"),
+    )
 
 
 class SecurityEvent(Base):

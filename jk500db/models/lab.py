@@ -87,5 +87,14 @@ class LabResult(SubjectRecord, Base):
         ),
         range_check("ctcae_grade", 0, 5),
         sa.Index("ix_lab_result_subject_test_time", "subject_id", "test_code", "collected_at"),
+        # The live (not removed) results in id order: the lab list's count reads this small index instead of
+        # the whole table (PostgreSQL 125 -> 30 ms at 345,769 results, once vacuumed), and SQLite pages through
+        # it without reading the rows it skips (the list's last page 136 -> 45 ms).
+        sa.Index(
+            "ix_lab_result_live",
+            "id",
+            postgresql_where=sa.text("removed_at IS NULL"),
+            sqlite_where=sa.text("removed_at IS NULL"),
+        ),
         removal_check(),
     )

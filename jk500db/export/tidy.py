@@ -44,7 +44,7 @@ from jk500db.export.dictionary import (
     table_columns,
     tidy_tables,
 )
-from jk500db.export.snapshot import Row, TextRow, value_from_audit_text
+from jk500db.export.snapshot import Row, value_from_audit_text
 from jk500db.models import Base
 from jk500db.models.types import UTCDateTime, Vocabulary
 
@@ -132,54 +132,50 @@ def _getter(column: ExportColumn, lookups: Lookups) -> Callable[[Row], Any]:
 # the audit trail's own (so live and as-of exports agree by construction); only booleans and UTC times need
 # rewriting into the export's form. The workbook pass reads typed rows, and a test compares the two.
 
-TextGetter = Callable[[TextRow], str | None]  # None: an empty cell (csv writes None as "")
+KEY_COUNT = len(key_columns())
 
 
-def _text_normaliser(table: str, column: str) -> Callable[[str], str]:
-    """Audit text of ``table.column`` -> the export's CSV text (:func:`jk500db.export.csvfiles.cell_text`)."""
-    column_type = Base.metadata.tables[table].c[column].type
+Fix = Callable[[str], str]  # audit text -> the export's text, for a cell that is not empty
+
+
+def _fix_of_type(table: str, column: str) -> Fix | None:
+    """How audit text of ``table.column`` becomes CSV text; None where it already is (numbers, codes, dates)."""
+    sql_column = Base.metadata.tables[table].c[column]
+    column_type = sql_column.type
     if isinstance(column_type, sa.Boolean):
         return {"1": "true", "0": "false", "true": "true", "false": "false"}.__getitem__
     if isinstance(column_type, UTCDateTime):
-        return lambda text: cell_text(value_from_audit_text(Base.metadata.tables[table].c[column], text))
+        return lambda text: cell_text(value_from_audit_text(sql_column, text))
     if isinstance(column_type, (sa.String, sa.Text)) and not isinstance(column_type, Vocabulary):
         return lambda text: neutralise_formula(text) if text[:1] in FORMULA_FIRST else text
-    return _AS_WRITTEN
+    return None
 
 
-def _as_written(text: str) -> str:
-    return text
-
-
-#: Numbers, codes and dates: the audit text is already the export's text.
-_AS_WRITTEN = _as_written
-
-
-def _text_getter(table: str, column: ExportColumn, lookups: Lookups) -> TextGetter:
-    name = column.column
-    normalise = _text_normaliser(table, name) if column.source is Source.VALUE else _AS_WRITTEN
-    if normalise is _AS_WRITTEN and column.source in (Source.VALUE, Source.LINK):
-        return operator.itemgetter(name)  # in C: most cells of an export take this path
+def _fix(table: str, column: ExportColumn, lookups: Lookups) -> Fix | None:
     if column.source is Source.VALUE:
-        return lambda row: None if (text := row[name]) is None else normalise(text)
-    if column.source is Source.AGE:
+        return _fix_of_type(table, column.column)
+    if column.source is Source.LINK:
+        return None
+    if column.source is Source.AGE:  # read from the subject's id: the birth date itself is not in the row
 
-        def age(row: TextRow) -> str:
-            subject_id = int(row["id"] or 0)
-            consent, birth = lookups.first_consent.get(subject_id), lookups.birth_dates.get(subject_id)
+        def age(subject_id: str) -> str:
+            consent, birth = lookups.first_consent.get(int(subject_id)), lookups.birth_dates.get(int(subject_id))
             return str(age_in_years(birth, consent)) if consent and birth else ""
 
         return age
     if column.source is Source.STAFF:
         staff = {str(key): csv_cell(value) for key, value in lookups.staff.items()}
-        return lambda row: "" if (key := row[name]) is None else staff.get(key, "")
+        return lambda key: staff.get(key, "")
     part = 0 if column.source is Source.TERM else 1
-    terms = {str(key): csv_cell(value[part]) for key, value in lookups.terms.items()}
-    return lambda row: "" if (key := row[name]) is None else terms[key]
+    return {str(key): csv_cell(value[part]) for key, value in lookups.terms.items()}.__getitem__
 
 
 def _csv_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[list[str | None]]:
-    getters = [_text_getter(table, c, lookups) for c in export_columns(table, identified=context.identified)]
+    """The CSV rows of ``table``: each row's cells taken in one C-level step, then the few that need it fixed."""
+    columns = export_columns(table, identified=context.identified)
+    sources = [("id" if c.source is Source.AGE else c.column) for c in columns]
+    fixes = [(index, fix) for index, c in enumerate(columns) if (fix := _fix(table, c, lookups)) is not None]
+    take = operator.itemgetter(*sources) if len(sources) > 1 else (lambda row: (row[sources[0]],))
     subjects = {str(key): keys for key, keys in context.subjects.items()}
     visits = {str(key): (code, str(sequence)) for key, (code, sequence) in lookups.visits.items()}
     subject_column = "id" if table == "subject" else "subject_id"
@@ -191,15 +187,20 @@ def _csv_rows(context: ExportContext, table: str, lookups: Lookups) -> Iterator[
             visit: tuple[str, str] | None = (row["visit_code"] or "", row["sequence"] or "")
         else:
             visit = visits.get(row.get("visit_id") or "")
-        yield [
+        cells: list[str | None] = [
             keys.usubjid if keys else "",
             keys.subject_number if keys else "",
             keys.site_code if keys else "",
             visit[0] if visit else "",
             visit[1] if visit else "",
-            row["id"] or "",
-            *(get(row) for get in getters),
+            row["id"],
+            *take(row),
         ]
+        for index, fix in fixes:
+            text = cells[index + KEY_COUNT]
+            if text is not None:
+                cells[index + KEY_COUNT] = fix(text)
+        yield cells
 
 
 def write(context: ExportContext) -> list[Path]:

@@ -164,10 +164,11 @@ def test_ES01_the_printed_name_is_a_snapshot(book: Casebook) -> None:
 
 def test_ES06_the_canonical_content_covers_the_record_and_what_the_meaning_signs() -> None:
     """The eligibility confirmation covers the criteria; the casebook review every clinical row of the subject."""
-    related = dict(signatures._related("screening", 1))
-    assert set(related) == {"eligibility_criterion"}
-    assert {"lab_result", "adverse_event", "visit", "screening"} <= dict(signatures._related("subject", 1)).keys()
-    assert signatures._related("adverse_event", 1) == []
+    assert signatures.covered("screening") == (signatures.Coverage("eligibility_criterion", "screening_id"),)
+    casebook = {c.table_name: c.column for c in signatures.covered("subject")}
+    assert {"lab_result", "adverse_event", "visit", "screening"} <= casebook.keys()
+    assert set(casebook.values()) == {"subject_id"} and "subject" not in casebook
+    assert signatures.covered("adverse_event") == ()
 
 
 # --- ES-06: a later change invalidates ---------------------------------------------------------------------
@@ -277,6 +278,75 @@ def test_ES06_the_content_hash_is_the_same_on_every_read(book: Casebook) -> None
     assert signatures.content_sha256(book.session, "subject", book.subject.id) == first
 
 
+# --- ES-06: many signatures judged at once -------------------------------------------------------------------
+
+
+def test_ES06_batched_hashes_are_the_hashes_of_one_record_at_a_time(book: Casebook) -> None:
+    other = factories.adverse_event(book.session, subject_id=book.subject.id, ae_number=2)
+    keys = [
+        ("screening", book.screening.id),
+        ("adverse_event", book.ae.id),
+        ("adverse_event", other.id),
+        ("subject", book.subject.id),
+        ("lab_result", book.lab.id),
+    ]
+    one_at_a_time = {key: signatures.content_sha256(book.session, *key) for key in keys}
+    assert len(set(one_at_a_time.values())) == len(keys)
+    assert signatures.content_sha256_many(book.session, [*keys, ("adverse_event", 999_999)]) == one_at_a_time
+    # From rows already read (ORM objects, as a page holds them), no statement needed: the same hashes.
+    read: dict[str, list[object]] = {
+        "screening": [book.screening], "eligibility_criterion": [*book.criteria], "adverse_event": [book.ae, other],
+        "subject": [book.subject], "lab_result": [book.lab],
+    }  # fmt: skip
+    rows = {c.table_name: read.get(c.table_name, []) for c in signatures.covered("subject")} | read
+    assert {key: signatures.content_sha256_of_rows(*key, rows) for key in keys} == one_at_a_time
+    assert signatures.content_sha256_of_rows("adverse_event", 999_999, rows) is None
+
+
+def test_ES06_signature_states_judges_many_signatures_as_signature_status_does(book: Casebook) -> None:
+    eligibility, causality = book.sign(), book.sign_ae()
+    review = book.sign(SignatureMeaning.CASEBOOK_REVIEWED, "subject", book.subject.id)
+    signed = [eligibility, causality, review]
+    assert signatures.signature_states(book.session, signed) == dict.fromkeys(
+        [s.id for s in signed], SignatureState.VALID
+    )
+
+    book.as_data_manager("causality revised after the narrative")
+    book.ae.related_jk500 = Relatedness.PROBABLE  # in the AE's signed content and the casebook's, not eligibility's
+    book.session.flush()
+    expected = {
+        eligibility.id: SignatureState.VALID,
+        causality.id: SignatureState.INVALIDATED,
+        review.id: SignatureState.INVALIDATED,
+    }
+    assert signatures.signature_states(book.session, signed) == expected
+    assert {s.id: signature_status(book.session, s) for s in signed} == expected
+    rows: dict[str, list[object]] = {c.table_name: [] for c in signatures.covered("subject")}
+    rows |= {"screening": [book.screening], "eligibility_criterion": list(book.criteria)}
+    rows |= {"adverse_event": [book.ae], "lab_result": [book.lab], "subject": [book.subject]}
+    assert signatures.signature_states(book.session, signed, rows=rows) == expected
+
+
+def _ae_signature_invalidated_by_a_regrade(book: Casebook) -> Signature:
+    """An AE causality signature, then the AE regraded by the data manager and the signature marked invalid."""
+    signature = book.sign_ae()
+    book.as_data_manager()
+    book.ae.grade = 3
+    book.session.flush()
+    act(book.session, book.investigator)
+    assert mark_invalidated(book.session, signature, now=NOW)
+    return signature
+
+
+def test_ES06_signature_states_keeps_a_recorded_invalidation_and_judges_the_new_signature(book: Casebook) -> None:
+    signature = _ae_signature_invalidated_by_a_regrade(book)
+    resigned = book.sign_ae()
+    assert signatures.signature_states(book.session, [signature, resigned]) == {
+        signature.id: SignatureState.INVALIDATED,
+        resigned.id: SignatureState.VALID,
+    }
+
+
 @pytest.mark.parametrize(
     ("meaning", "table"),
     [
@@ -379,12 +449,7 @@ def test_ES07_a_signature_cannot_be_edited(book: Casebook, assignment: str) -> N
 
 
 def test_ES07_a_signature_is_marked_invalidated_once_and_never_revalidated(book: Casebook) -> None:
-    signature = book.sign_ae()
-    book.as_data_manager()
-    book.ae.grade = 3
-    book.session.flush()
-    act(book.session, book.investigator)
-    assert mark_invalidated(book.session, signature, now=NOW)
+    signature = _ae_signature_invalidated_by_a_regrade(book)
     session = book.session
     act(session, book.investigator, "undo")
     for assignment in ("invalidated_at = NULL, invalidated_reason = NULL", "invalidated_reason = 'other words'"):

@@ -6,25 +6,25 @@ each visit and the key clinical events on their protocol days; then every record
 visit (records not tied to a visit - AEs, medications, history... - in sections of their own), each with its
 entered values, the values the system computed (marked, with their rule and reasons), source-data
 verification, queries, signatures (still valid or invalidated), the locks covering it and its audit history.
-On screen each form is folded to one line (records, entry status, SDV, open queries, locks) and each history is
-folded too; ``?print=1`` gives the same content without the menu, everything unfolded, one visit per printed
-page.
+On screen each form is folded to one line (records, entry status, SDV, open queries, locks) and each record's
+history is one line (how many changes, the last by whom and when) linking to the record's page, which shows it
+in full; ``?print=1``, the archive copy, gives the same content without the menu, everything unfolded with every
+record's full audit history, one visit per printed page.
 
 Read-only. Statisticians never open it: it shows identifiers. The birth date and the consent signer's name are
 shown to the roles that work with the site's source documents only.
 
 The page reads a fixed number of statements however big the casebook is: the subject, the schedule, one
 statement per clinical table, and one each for terms, visit definitions, sites, form status, SDV marks, locks,
-queries (and their messages), signatures, audit events and users. Everything is matched up here in Python.
-Whether a signature still stands is therefore worked out from the rows already read, the way
-``jk500db.services.signatures`` hashes them (that service reads the database once per signature).
+queries (and their messages), signatures, users and the audit trail: on screen one GROUP BY giving each record's
+number of changes and its last one, on paper every event. Everything is matched up here in Python. Whether a
+signature still stands is worked out from the rows already read (``signature_states`` with ``rows``), with the
+signature service's own canonical content, so no statement is added per signature.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
 import re
 from collections import defaultdict
@@ -81,7 +81,7 @@ from jk500db.models.vocabularies import (
     VisitStatus,
 )
 from jk500db.services.locks import RecordScope, lock_covers
-from jk500db.services.signatures import _text as canonical_text  # the service's own canonical text of a value
+from jk500db.services.signatures import SignatureState, signature_states
 from jk500db.services.study_definition import active_definition
 
 #: Roles that work with the site's source documents and so see the birth date and the consent signer's name.
@@ -275,6 +275,7 @@ def shown_columns(table_name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 LABELS = {"lln": "LLN", "uln": "ULN"}
 
 
+@cache
 def field_label(name: str) -> str:
     """A column or value name as the page prints it: "dlt_decided_by_id" -> "DLT decided by"."""
     if name in LABELS:
@@ -323,6 +324,15 @@ class HistoryEntry:
     action: str
     reason: str
     changes: list[Change] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """A record's audit history in one line: how many changes (saves, as the history lists them), the last one."""
+
+    changes: int
+    last_by: str
+    last_at: str
 
 
 @dataclass(frozen=True)
@@ -391,7 +401,9 @@ class RecordView:
     computed: list[Computed]
     queries: list[QueryView] = field(default_factory=list)
     signatures: list[SignatureView] = field(default_factory=list)
+    #: the full history: on paper only (the screen shows ``summary`` and links to the record's page).
     history: list[HistoryEntry] = field(default_factory=list)
+    summary: HistorySummary | None = None
 
     @property
     def open_queries(self) -> int:
@@ -502,7 +514,11 @@ class Loaded:
     locks: list[RecordLock]
     queries: list[Query]
     signatures: list[Signature]
+    #: whether each signature still stands, by signature id.
+    signature_states: dict[int, SignatureState]
+    #: every audit event of the subject's records (``full_history``), else none and ``summaries`` instead.
     events: list[AuditRow]
+    summaries: dict[tuple[str, str], HistorySummary]
     terms: dict[int, str]
     sites: dict[int, str]
     users: dict[int, str]
@@ -545,18 +561,61 @@ def _audited_ids(events: Iterable[AuditRow], columns: Iterable[str]) -> set[int]
     return found
 
 
-def _user_columns() -> list[str]:
-    return sorted(
-        {
-            column.name
-            for table in clinical_tables()
-            for column in table.table.columns
-            if any(fk.column.table.name == "user_account" for fk in column.foreign_keys)
-        }
+@cache
+def _user_columns() -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                column.name
+                for table in clinical_tables()
+                for column in table.table.columns
+                if any(fk.column.table.name == "user_account" for fk in column.foreign_keys)
+            }
+        )
     )
 
 
-def load(session: Session, subject: Subject, site: Site) -> Loaded:
+def _clinical_events(subject_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(AuditEvent.subject_id == subject_id, AuditEvent.table_name.in_([t.name for t in clinical_tables()]))
+
+
+def read_events(session: Session, subject_id: int) -> list[AuditRow]:
+    """Every audit event of the subject's records, oldest first: the full histories of the printed casebook."""
+    # Plain rows, not ORM objects: a casebook has thousands of audit events, and nothing here changes them.
+    return list(session.execute(sa.select(*AUDIT_COLUMNS).where(_clinical_events(subject_id)).order_by(AuditEvent.id)))
+
+
+def history_summaries(session: Session, subject_id: int) -> dict[tuple[str, str], HistorySummary]:
+    """Each of the subject's records' number of changes and its last change, by (table, row key): one statement.
+
+    A change is a save (one transaction), as the record's history lists them; the last is the newest event
+    (events are numbered in the order they happened), joined back for its author and time."""
+    events = _clinical_events(subject_id)
+    untracked = sa.func.sum(sa.case((AuditEvent.transaction_id.is_(None), 1), else_=0))  # each its own change
+    per_record = (
+        sa.select(
+            AuditEvent.table_name,
+            AuditEvent.row_key,
+            (sa.func.count(AuditEvent.transaction_id.distinct()) + untracked).label("changes"),
+            sa.func.max(AuditEvent.id).label("last_id"),
+        )
+        .where(events)
+        .group_by(AuditEvent.table_name, AuditEvent.row_key)
+        .subquery()
+    )
+    query = sa.select(
+        per_record.c.table_name, per_record.c.row_key, per_record.c.changes, AuditEvent.actor_name,
+        AuditEvent.occurred_at,
+    ).join(AuditEvent, AuditEvent.id == per_record.c.last_id)  # fmt: skip
+    return {
+        (table, key): HistorySummary(int(changes), actor, occurred_at[:16].replace("T", " ") + " UTC")
+        for table, key, changes, actor, occurred_at in session.execute(query).tuples()
+    }
+
+
+def load(session: Session, subject: Subject, site: Site, *, full_history: bool = False) -> Loaded:
+    """What the casebook shows, in a fixed number of statements; ``full_history`` reads every audit event (the
+    printed casebook) instead of one line per record."""
     rows = _subject_rows(session, subject.id)
     rows["subject"] = [subject]
     definition = active_definition(session)
@@ -577,17 +636,8 @@ def load(session: Session, subject: Subject, site: Site) -> Loaded:
             .order_by(ExpectedForm.id)
         ):
             expected[form.visit_definition_id].append(form)
-    # Plain rows, not ORM objects: a casebook has thousands of audit events, and nothing here changes them.
-    events = list(
-        session.execute(
-            sa.select(*AUDIT_COLUMNS)
-            .where(
-                AuditEvent.subject_id == subject.id,
-                AuditEvent.table_name.in_([t.name for t in clinical_tables()]),
-            )
-            .order_by(AuditEvent.id)
-        )
-    )
+    events = read_events(session, subject.id) if full_history else []
+    summaries = {} if full_history else history_summaries(session, subject.id)
     # Visits may name a definition of an earlier version of the schedule; so may their audit history.
     definition_ids = _ids(rows["visit"], "visit_definition_id") | _audited_ids(events, ["visit_definition_id"])
     definitions = {
@@ -645,7 +695,9 @@ def load(session: Session, subject: Subject, site: Site) -> Loaded:
         locks=locks,
         queries=queries,
         signatures=signatures,
+        signature_states=signature_states(session, signatures, rows=rows),
         events=events,
+        summaries=summaries,
         terms=terms,
         sites=sites,
         users=users,
@@ -686,6 +738,7 @@ def _visit_label(visit: Any) -> str:
     return f"{visit.visit_code}{sequence}{when}"
 
 
+@cache
 def _title_columns(table_name: str) -> tuple[str, ...]:
     """The values that name a record: the first two its list page shows that are not links to other records."""
     crf = crf_of_table(table_name)
@@ -721,17 +774,48 @@ def build_labels(loaded: Loaded) -> Labels:
     return Labels(records, loaded.terms, definitions, loaded.sites, loaded.users)
 
 
-def value_text(table_name: str, column: str, value: Any, labels: Labels) -> str:
-    if hidden_for_role(table_name, column):
+@dataclass(frozen=True)
+class ShownField:
+    """How one entered value of a table is printed, worked out once per table (a casebook prints thousands)."""
+
+    #: the attribute: a column, or the name of a partial date's three columns.
+    name: str
+    label: str
+    #: shown to the roles that work with source documents only (``hidden_for_role``).
+    identifier: bool
+    #: the table a key column points at: the value prints as that record's words.
+    target: str | None
+    unit: str | None
+
+
+@cache
+def shown_fields(table_name: str) -> tuple[ShownField, ...]:
+    table = Base.metadata.tables[table_name]
+    fields = []
+    for name, columns in shown_columns(table_name):
+        column = columns[0] if len(columns) == 1 else name
+        found = table.c.get(column)
+        foreign = next(iter(found.foreign_keys), None) if found is not None else None
+        fields.append(
+            ShownField(
+                name=name,
+                label=field_label(name),
+                identifier=column in IDENTIFIERS.get(table_name, ()),
+                target=foreign.column.table.name if foreign is not None else None,
+                unit=unit_of(column),
+            )
+        )
+    return tuple(fields)
+
+
+def value_text(shown: ShownField, value: Any, labels: Labels) -> str:
+    if shown.identifier and not sees_identifiers():
         return HIDDEN
     if value is None or (isinstance(value, PartialDate) and value.year is None):
         return "—"
-    table = Base.metadata.tables[table_name]
-    foreign = next(iter(table.c[column].foreign_keys), None) if column in table.c else None
-    if foreign is not None:
-        return labels.of(foreign.column.table.name, int(value))
-    unit = unit_of(column)
-    return display(value) + (f" {unit}" if unit else "")
+    if shown.target is not None:
+        return labels.of(shown.target, int(value))
+    return display(value) + (f" {shown.unit}" if shown.unit else "")
 
 
 def stored_text(table_name: str, column: str, raw: str | None, labels: Labels) -> str:
@@ -761,19 +845,20 @@ def stored_text(table_name: str, column: str, raw: str | None, labels: Labels) -
 
 def record_values(table_name: str, record: Any, labels: Labels) -> list[Value]:
     return [
-        Value(
-            field_label(name),
-            value_text(table_name, columns[0] if len(columns) == 1 else name, getattr(record, name), labels),
-            name,
-        )
-        for name, columns in shown_columns(table_name)
+        Value(shown.label, value_text(shown, getattr(record, shown.name), labels), shown.name)
+        for shown in shown_fields(table_name)
     ]
+
+
+@cache
+def derived_meaning(table_name: str, column: str) -> str:
+    """What a computed column means, from its model's ``#:`` comment."""
+    return column_doc(clinical_table(table_name).model, column).removeprefix("derived: ")
 
 
 def record_computed(table_name: str, record: Any, explained: Mapping[str, list[str]] | None = None) -> list[Computed]:
     """The record's computed values with their rule, reasons and settings; ``explained`` adds reasons a value
     takes from other records (an AE's episode grade from its assessments)."""
-    model = clinical_table(table_name).model
     shown = []
     for group in derived_groups(table_name):
         reasons = getattr(record, group.reasons) if group.reasons else None
@@ -784,7 +869,7 @@ def record_computed(table_name: str, record: Any, explained: Mapping[str, list[s
                 text=display(getattr(record, group.value))
                 + (f" {unit}" if (unit := unit_of(group.value)) and getattr(record, group.value) is not None else ""),
                 name=group.value,
-                meaning=column_doc(model, group.value).removeprefix("derived: "),
+                meaning=derived_meaning(table_name, group.value),
                 rule=getattr(record, group.rule) if group.rule else None,
                 reasons=lines + list((explained or {}).get(group.value, [])),
                 settings=getattr(record, group.settings) if group.settings else None,
@@ -795,6 +880,8 @@ def record_computed(table_name: str, record: Any, explained: Mapping[str, list[s
 
 def record_history(table_name: str, events: Sequence[AuditRow], labels: Labels) -> list[HistoryEntry]:
     """The record's audit events in time order, one entry per transaction: when, who, what changed, why."""
+    if not events:
+        return []  # on screen no events are read: the page shows each record's summary instead
     derived = derived_columns(Base.metadata.tables[table_name])
     entries_by_transaction: dict[str, HistoryEntry] = {}
     for event in events:
@@ -847,39 +934,11 @@ def query_view(query: Query, labels: Labels) -> QueryView:
     )
 
 
-# --- signatures: valid while the signed content hashes as it did -------------------------------------------
+# --- signatures ------------------------------------------------------------------------------------------
 
 
-def _canonical_row(table: ClinicalTable, record: Any) -> dict[str, str | None]:
-    return {name: canonical_text(getattr(record, name)) for name in table.signed_columns}
-
-
-def content_digest(rows: Mapping[str, Sequence[Any]], table_name: str, record_id: int) -> str | None:
-    """SHA-256 of what a signature on this record covers, from rows already read: the same content and the same
-    JSON as ``jk500db.services.signatures.content_sha256`` (a test holds the two together)."""
-    table = clinical_table(table_name)
-    record = next((row for row in rows.get(table_name, []) if row.id == record_id), None)
-    if record is None:
-        return None
-    related: dict[str, list[dict[str, str | None]]] = {}
-    if table_name == "screening":
-        criteria = clinical_table("eligibility_criterion")
-        related[criteria.name] = [
-            _canonical_row(criteria, row) for row in rows.get(criteria.name, []) if row.screening_id == record_id
-        ]
-    elif table_name == "subject":
-        for other in clinical_tables():
-            if other.name != "subject":
-                related[other.name] = [_canonical_row(other, row) for row in rows.get(other.name, [])]
-    content = {"table": table_name, "record": _canonical_row(table, record), "related": related}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def signature_view(signature: Signature, rows: Mapping[str, Sequence[Any]]) -> SignatureView:
-    valid = signature.invalidated_at is None and (
-        content_digest(rows, signature.table_name, signature.record_id) == signature.content_sha256
-    )
+def signature_view(signature: Signature, state: SignatureState) -> SignatureView:
+    valid = state is SignatureState.VALID
     return SignatureView(
         meaning=label_of(str(signature.meaning)),
         signer=signature.printed_name,
@@ -990,8 +1049,12 @@ class Builder:
             values=record_values(table_name, row, self.labels),
             computed=record_computed(table_name, row, self.explained(table_name, row)),
             queries=[query_view(q, self.labels) for q in self.queries.get((table_name, row.id), [])],
-            signatures=[signature_view(s, self.loaded.rows) for s in self.signatures.get((table_name, row.id), [])],
+            signatures=[
+                signature_view(s, self.loaded.signature_states[s.id])
+                for s in self.signatures.get((table_name, row.id), [])
+            ],
             history=record_history(table_name, self.events.get((table_name, str(row.id)), []), self.labels),
+            summary=self.loaded.summaries.get((table_name, str(row.id))),
         )
 
     def explained(self, table_name: str, row: Any) -> dict[str, list[str]]:
@@ -1372,8 +1435,8 @@ class CasebookPage(SecurePage):
         found = find_subject(session, subject_number)
         if found is None:
             abort(404)
-        casebook = Builder(load(session, *found)).casebook()
         printing = request.args.get("print") == "1"
+        casebook = Builder(load(session, *found, full_history=printing)).casebook()
         return self.render(
             "jk500/casebook.html",
             casebook=casebook,

@@ -19,17 +19,14 @@ Reads never write: a GET only *shows* that a signature no longer stands; the sig
 The worklist reads a fixed number of statements whatever the number of subjects or records. Whether a
 signature still stands is decided exactly, as ``signature_status`` does, but in batches: a signature whose
 record version moved is invalid outright; for the others the current content of every record still to judge is
-read one statement per table (``current_content_hashes``), not one hash per signature.
+read one statement per table (``signatures.signature_states``), not one hash per signature.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import operator
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -40,7 +37,6 @@ from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BinaryExpression
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
@@ -172,66 +168,11 @@ def casebook_url(subject_number: str) -> str | None:
 
 # --- batched content hashes --------------------------------------------------------------------------------
 
-Key = tuple[str, int]
+Key = signatures.RecordKey
 
-
-def _related_keys(table_name: str) -> list[tuple[str, sa.ColumnElement[Any]]] | None:
-    """What a signature on ``table_name`` also covers, as (table, column holding the record's id) pairs.
-
-    Read from the signature service's own rule (``_related``), so the two cannot drift apart; None when that
-    rule is not a plain "column = record id" one, and the record must then be hashed on its own.
-    """
-    pairs = []
-    for name, clause in signatures._related(table_name, 0):
-        if not (isinstance(clause, BinaryExpression) and clause.operator is operator.eq):
-            return None
-        pairs.append((name, clause.left))
-    return pairs
-
-
-def _rows_by(
-    session: Session, table_name: str, key: sa.ColumnElement[Any], ids: Collection[int]
-) -> dict[int, list[dict[str, str | None]]]:
-    """Canonical rows of ``table_name`` grouped by ``key``, in id order: ``signatures._rows``, for many ids."""
-    columns = signatures._signed_columns(table_name)
-    table = Base.metadata.tables[table_name]
-    query = sa.select(key.label("signoff_key"), *columns).where(key.in_(sorted(ids))).order_by(table.c.id)
-    grouped: dict[int, list[dict[str, str | None]]] = defaultdict(list)
-    for row in session.execute(query):
-        grouped[row[0]].append({c.name: signatures._text(v) for c, v in zip(columns, row[1:], strict=True)})
-    return grouped
-
-
-def _digest(content: Mapping[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def current_content_hashes(session: Session, keys: Iterable[Key]) -> dict[Key, str]:
-    """The SHA-256 ``signatures.content_sha256`` gives each record now, in one statement per table involved.
-
-    ``signature_status`` hashes one record at a time, and a casebook covers every clinical row of the subject:
-    per signature, that is a statement per clinical table. Here each table is read once for all the records.
-    """
-    wanted: dict[str, set[int]] = defaultdict(set)
-    for table_name, record_id in keys:
-        wanted[table_name].add(record_id)
-    result: dict[Key, str] = {}
-    for table_name, ids in sorted(wanted.items()):
-        related = _related_keys(table_name)
-        if related is None:
-            result.update({(table_name, i): signatures.content_sha256(session, table_name, i) for i in ids})
-            continue
-        records = _rows_by(session, table_name, Base.metadata.tables[table_name].c.id, ids)
-        related_rows = {name: _rows_by(session, name, column, ids) for name, column in related}
-        for record_id, rows in records.items():
-            content = {
-                "table": table_name,
-                "record": rows[0],
-                "related": {name: by_id.get(record_id, []) for name, by_id in related_rows.items()},
-            }
-            result[(table_name, record_id)] = _digest(content)
-    return result
+#: The SHA-256 ``signatures.content_sha256`` gives each record now, in one statement per table involved (the
+#: service's batch; kept under the page's former name, which tests/web/test_page_signoff.py checks).
+current_content_hashes = signatures.content_sha256_many
 
 
 # --- the worklist ------------------------------------------------------------------------------------------
@@ -561,10 +502,10 @@ def judge(session: Session, items: Sequence[Item], newest: NewestSignatures) -> 
             item.invalid_reason = unrecorded_reason(signature, item.version)
         else:
             to_hash.append(item)
-    hashes = current_content_hashes(session, {item.key for item in to_hash})
+    states = signatures.signature_states(session, [item.signature for item in to_hash if item.signature])
     for item in to_hash:
         assert item.signature is not None
-        if hashes.get(item.key) == item.signature.content_sha256:
+        if states[item.signature.id] is SignatureState.VALID:
             item.state = ItemState.SIGNED
         else:
             item.state, item.invalid_unrecorded = ItemState.INVALIDATED, True

@@ -11,6 +11,10 @@ Canonical content: the signed row's audited columns and version, plus what the m
 brings its eligibility criteria, a subject (casebook review) every clinical row of the subject. Values are
 turned into text the same way on both engines and hashed as sorted, compact JSON, so any change to the
 content gives another hash and shows the signature needs re-signing.
+
+Pages judge many signatures at once with ``signature_states``: each table involved is read once for all of them
+(``content_sha256_many``), or the rows the page has already read are hashed (``content_sha256_of_rows``). Both
+build the content with the same code as ``content_sha256``, so they cannot drift apart from it.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,8 +67,19 @@ class SigningRefused(ValidationError):
 
 # --- canonical content -------------------------------------------------------------------------------------
 
+#: A record a signature can be given to: (table name, record id).
+RecordKey = tuple[str, int]
 
-def _text(value: Any) -> str | None:
+
+@dataclass(frozen=True)
+class Coverage:
+    """Rows of ``table_name`` whose ``column`` holds the signed record's id belong to its signed content."""
+
+    table_name: str
+    column: str
+
+
+def canonical_text(value: Any) -> str | None:
     """One text form per value, the same on both engines (enums by value, times in UTC ISO 8601)."""
     if value is None:
         return None
@@ -79,41 +98,110 @@ def _text(value: Any) -> str | None:
     raise TypeError(f"no canonical text for {type(value).__name__}")
 
 
-def _signed_columns(table_name: str) -> list[sa.Column[Any]]:
+@cache
+def signed_columns(table_name: str) -> tuple[str, ...]:
+    """The columns of a row that its signed content holds: the audited columns and the version."""
     audited = next(t for t in audited_tables() if t.name == table_name)
-    table = Base.metadata.tables[table_name]
-    return [table.c[name] for name in (*audited.columns, "version")]
+    return (*audited.columns, "version")
 
 
-def _rows(session: Session, table_name: str, where: sa.ColumnElement[bool]) -> list[dict[str, str | None]]:
-    columns = _signed_columns(table_name)
-    query = sa.select(*columns).where(where).order_by(Base.metadata.tables[table_name].c.id)
-    return [{c.name: _text(v) for c, v in zip(columns, row, strict=True)} for row in session.execute(query)]
-
-
-def _related(table_name: str, record_id: int) -> list[tuple[str, sa.ColumnElement[bool]]]:
-    """What else a signature on this table covers: (table, rows) pairs."""
-    tables = Base.metadata.tables
+@cache
+def covered(table_name: str) -> tuple[Coverage, ...]:
+    """What else a signature on a ``table_name`` record covers: a screening its eligibility criteria, a subject
+    (the casebook review) every clinical row of the subject, anything else nothing more."""
     if table_name == "screening":
-        return [("eligibility_criterion", tables["eligibility_criterion"].c.screening_id == record_id)]
-    if table_name == "subject":  # the casebook: every clinical row of the subject
-        return [(t.name, tables[t.name].c.subject_id == record_id) for t in guarded_tables() if t.name != "subject"]
-    return []
+        return (Coverage("eligibility_criterion", "screening_id"),)
+    if table_name == "subject":
+        return tuple(Coverage(t.name, t.subject_column) for t in guarded_tables() if t.name != "subject")
+    return ()
+
+
+def canonical_row(table_name: str, row: Any) -> dict[str, str | None]:
+    """A row's signed columns as canonical text; ``row`` is anything with the columns as attributes (an ORM
+    object, or a row read with those columns)."""
+    return {name: canonical_text(getattr(row, name)) for name in signed_columns(table_name)}
+
+
+def _content(table_name: str, record: Any, related: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+    """The content of a signature on ``record``; ``related`` holds the rows it covers, by table."""
+    return {
+        "table": table_name,
+        "record": canonical_row(table_name, record),
+        "related": {
+            name: [canonical_row(name, row) for row in sorted(rows, key=lambda row: row.id)]
+            for name, rows in related.items()
+        },
+    }
+
+
+def _sha256(content: Mapping[str, Any]) -> str:
+    """SHA-256 of the content as sorted, compact JSON."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _read(session: Session, table_name: str, column: str, ids: Iterable[int]) -> dict[int, list[sa.Row[Any]]]:
+    """The rows of ``table_name`` whose ``column`` is one of ``ids``, grouped by that column, in one statement."""
+    table = Base.metadata.tables[table_name]
+    names = dict.fromkeys(("id", column, *signed_columns(table_name)))  # in order, each once
+    query = sa.select(*(table.c[name] for name in names)).where(table.c[column].in_(sorted(set(ids))))
+    grouped: dict[int, list[sa.Row[Any]]] = defaultdict(list)
+    for row in session.execute(query.order_by(table.c.id)):
+        grouped[getattr(row, column)].append(row)
+    return grouped
+
+
+def content_sha256_many(session: Session, records: Iterable[RecordKey]) -> dict[RecordKey, str]:
+    """The SHA-256 ``content_sha256`` gives each of ``records`` now, reading each table involved once.
+
+    One statement for the records of each table and one for each table their signatures cover, however many
+    records: a page judging many signatures costs what judging one costs. A record that does not exist is left
+    out of the answer."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for table_name, record_id in records:
+        wanted[table_name].add(record_id)
+    hashes: dict[RecordKey, str] = {}
+    for table_name, ids in sorted(wanted.items()):
+        found = _read(session, table_name, "id", ids)
+        related = {c.table_name: _read(session, c.table_name, c.column, found) for c in covered(table_name)}
+        for record_id, (record,) in found.items():
+            rows = {name: by_record.get(record_id, []) for name, by_record in related.items()}
+            hashes[(table_name, record_id)] = _sha256(_content(table_name, record, rows))
+    return hashes
+
+
+def content_sha256_of_rows(table_name: str, record_id: int, rows: Mapping[str, Iterable[Any]]) -> str | None:
+    """The SHA-256 ``content_sha256`` gives the record, from rows the caller has already read (ORM objects or
+    rows with the signed columns, by table name); None when the record is not among them.
+
+    ``rows`` must hold the record and every row of each covered table that names it (for a casebook review,
+    every clinical row of the subject): a row left out changes the content, so the signature would look
+    invalidated, never valid by mistake."""
+    record = next((row for row in rows.get(table_name, ()) if row.id == record_id), None)
+    if record is None:
+        return None
+    related = {
+        c.table_name: [row for row in rows.get(c.table_name, ()) if getattr(row, c.column) == record_id]
+        for c in covered(table_name)
+    }
+    return _sha256(_content(table_name, record, related))
 
 
 def signed_content(session: Session, table_name: str, record_id: int) -> dict[str, Any]:
     """The canonical content a signature on this record covers."""
-    rows = _rows(session, table_name, Base.metadata.tables[table_name].c.id == record_id)
-    if not rows:
+    found = _read(session, table_name, "id", [record_id]).get(record_id)
+    if not found:
         raise ValidationError("record_id", f"no {table_name} record {record_id}")
-    related = {name: _rows(session, name, where) for name, where in _related(table_name, record_id)}
-    return {"table": table_name, "record": rows[0], "related": related}
+    related = {
+        c.table_name: _read(session, c.table_name, c.column, [record_id]).get(record_id, [])
+        for c in covered(table_name)
+    }
+    return _content(table_name, found[0], related)
 
 
 def content_sha256(session: Session, table_name: str, record_id: int) -> str:
-    content = signed_content(session, table_name, record_id)
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """SHA-256 of the canonical content a signature on this record covers (stored when it is signed)."""
+    return _sha256(signed_content(session, table_name, record_id))
 
 
 # --- signing -----------------------------------------------------------------------------------------------
@@ -212,6 +300,29 @@ def signature_status(session: Session, signature: Signature) -> SignatureState:
         return SignatureState.INVALIDATED
     current = content_sha256(session, signature.table_name, signature.record_id)
     return SignatureState.VALID if current == signature.content_sha256 else SignatureState.INVALIDATED
+
+
+def signature_states(
+    session: Session, signatures: Iterable[Signature], *, rows: Mapping[str, Iterable[Any]] | None = None
+) -> dict[int, SignatureState]:
+    """Whether each signature still stands, by signature id: ``signature_status`` for many signatures at once.
+
+    The content is read with ``content_sha256_many`` (one statement per table involved, however many
+    signatures), or, when the caller has already read the records, hashed from ``rows`` without reading
+    anything (see ``content_sha256_of_rows`` for what ``rows`` must hold). A signature whose record is gone
+    no longer stands."""
+    signatures = list(signatures)
+    pending = {(s.table_name, s.record_id) for s in signatures if s.invalidated_at is None}
+    if rows is None:
+        hashes: Mapping[RecordKey, str | None] = content_sha256_many(session, pending)
+    else:
+        hashes = {key: content_sha256_of_rows(*key, rows) for key in pending}
+    return {
+        s.id: SignatureState.VALID
+        if s.invalidated_at is None and hashes.get((s.table_name, s.record_id)) == s.content_sha256
+        else SignatureState.INVALIDATED
+        for s in signatures
+    }
 
 
 def mark_invalidated(session: Session, signature: Signature, *, now: dt.datetime | None = None) -> bool:

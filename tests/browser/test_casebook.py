@@ -44,13 +44,11 @@ def test_AT10_a_demo_monitor_reads_a_treated_subjects_casebook(page: Page, live_
     expect(derived.locator(".derived-rule")).to_contain_text("astct2019.episode_maximum v1")
     expect(derived.locator(".derived-reasons")).to_contain_text("CRS assessment")
 
-    # Its audit history is folded away until asked for.
-    history = crs.locator("details.casebook-history")
-    expect(history.locator("table")).to_be_hidden()
-    history.locator("summary").click()
-    expect(history.locator("table")).to_be_visible()
-    expect(history.locator("tbody tr").first).to_contain_text("Insert")
-    expect(history).to_contain_text("Cytokine release syndrome")  # the term by name, not its key
+    # Its audit history in one line: how many changes, the last by whom and when.
+    summary = crs.locator(".casebook-history-summary")
+    line = r"Audit history: \d+ changes?, last by .+ on \d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    expect(summary).to_have_text(re.compile(line))
+    expect(crs.locator("details.casebook-history")).to_have_count(0)
 
     screenshot(page, "casebook")
 
@@ -61,6 +59,13 @@ def test_AT10_a_demo_monitor_reads_a_treated_subjects_casebook(page: Page, live_
     expect(page.locator("#timeline")).to_be_visible()
     page.emulate_media(media="screen")
     expect(page.locator("nav.navbar")).to_be_visible()
+
+    # The line links to the record's page, which shows the whole history.
+    summary.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/crf/adverse_event/details/\?id=\d+#audit-history$"))
+    history = page.locator("#audit-history")
+    expect(history).to_be_visible()
+    expect(history.locator("tbody tr").first).to_contain_text("Insert")
 
 
 def test_the_printable_version_has_no_menu_and_every_history_open(page: Page, live_server: LiveServer) -> None:
@@ -74,3 +79,8 @@ def test_the_printable_version_has_no_menu_and_every_history_open(page: Page, li
     expect(histories.first).to_have_attribute("open", "")
     expect(page.locator("details.casebook-history:not([open])")).to_have_count(0)
     expect(histories.first.locator("table")).to_be_visible()
+    # The archive copy keeps every record's full history: the CRS AE's, with its term by name, not its key.
+    crs = page.locator("article[data-table='adverse_event']").filter(has_text="Cytokine release syndrome").first
+    expect(crs.locator("details.casebook-history tbody tr").first).to_contain_text("Insert")
+    expect(crs.locator("details.casebook-history")).to_contain_text("Cytokine release syndrome")
+    expect(page.locator(".casebook-history-summary")).to_have_count(0)

@@ -1,7 +1,8 @@
 """The subject casebook (issue 5): who may open it, the timeline in schedule order with protocol days, derived
-values with their rule and reasons, the audit history with reasons for change, queries, SDV marks cleared by an
-edit, signatures invalidated by an edit, escaped free text, the printable version, and a number of SQL
-statements that does not grow with the casebook. Runs on SQLite and PostgreSQL.
+values with their rule and reasons, each record's history in one line on screen and in full with reasons for
+change on paper, queries, SDV marks cleared by an edit, signatures invalidated by an edit, escaped free text, the
+printable version, and a number of SQL statements that does not grow with the casebook. Runs on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ UTC = dt.UTC
 SCRIPT = "<script>alert('casebook')</script>"
 BIRTH_DATE = dt.date(2015, 3, 14)
 SIGNER_NAME = "Maria Example"
-#: Statements one casebook GET runs, whatever the number of records. The page's own 39: the subject (with its
-#: site), the active definition, its schedule and expected forms, the audit events, 23 clinical tables (one
-#: statement each), the visit definitions and CTCAE terms named, the sites, form status, SDV marks, locks, queries
-#: and their messages, signatures and users. Around them: the logged-in user and their role's name (the layout),
-#: plus the BEGIN that jk500db.db emits on SQLite, or the four set_config calls of the audit context on PostgreSQL.
+#: Statements one casebook GET runs on screen, whatever the number of records (on paper one fewer). The page's own
+#: 39: the subject (with its site), the active definition, its schedule and expected forms, the audit trail (on
+#: screen one GROUP BY for every record's number of changes and last change, on paper every event), 23 clinical
+#: tables (one statement each), the visit definitions and CTCAE terms named, the sites, form status, SDV marks,
+#: locks, queries and their messages, signatures and users. Signatures are judged from the rows already read.
+#: Around them: the logged-in user and their role's name (the layout), plus the BEGIN that jk500db.db emits on
+#: SQLite, or the four set_config calls of the audit context on PostgreSQL.
 PINNED_STATEMENTS = {"sqlite": 42, "postgresql": 45}
 
 
@@ -363,10 +366,22 @@ def test_AT10_an_edit_appears_in_the_record_history_with_its_reason(
         )
         session.commit()
         db.session.remove()
-    page = logged_in(client, make_user).get("/casebook/01-010").text
-    block = record_html(page, "adverse_event", ae_id(app, "01-010", 2))
-    history = re.search(r'<details class="casebook-history small">(.*?)</details>', block, re.S)
-    assert history is not None  # collapsed on screen
+    client = logged_in(client, make_user)
+    record = ae_id(app, "01-010", 2)
+    # On screen one line: how many changes, the last by whom and when, linking to the record's full history.
+    screen = record_html(client.get("/casebook/01-010").text, "adverse_event", record)
+    summary = re.search(r'<p class="casebook-history-summary[^"]*" data-changes="(\d+)">(.*?)</p>', screen, re.S)
+    assert summary is not None and summary.group(1) == "2"  # entered, then corrected
+    assert re.fullmatch(
+        r"Audit history: 2 changes, last by .+ on \d{4}-\d\d-\d\d \d\d:\d\d UTC",
+        text_of(summary.group(2)).replace(" ,", ","),  # text_of puts a space where the link ends
+    )
+    assert f'href="/crf/adverse_event/details/?id={record}#audit-history"' in summary.group(2)
+    assert "nursing notes" not in screen and "<details" not in screen
+    # On paper (the archive copy) the whole history, with the reason for the change.
+    block = record_html(client.get("/casebook/01-010?print=1").text, "adverse_event", record)
+    history = re.search(r'<details class="casebook-history small" open>(.*?)</details>', block, re.S)
+    assert history is not None
     rows = re.findall(r"<tr>(.*?)</tr>", history.group(1).split("<tbody>", 1)[1], re.S)
     assert len(rows) >= 2 and "Insert" in text_of(rows[0])  # time order: the first entry first
     edit = next(text_of(row) for row in rows if "nursing notes" in row)
@@ -377,6 +392,38 @@ def test_AT10_an_edit_appears_in_the_record_history_with_its_reason(
     assert "CTCAE term" in fields and "Onset date" in fields
     assert not {"Subject", "Id", "Version", "subject_id", "id", "version"} & set(fields)
     assert "Fever" in text_of(history.group(1))  # the term's name, not its key
+
+
+def test_AT10_each_records_line_counts_the_changes_its_printed_history_lists(
+    app: Flask, client: FlaskClient, make_user: MakeUser
+) -> None:
+    build_subject(app, "01-015")
+    data_manager = make_user(RoleCode.DATA_MANAGER)
+    with app.app_context():
+        session = db.session()
+        for onset in (dt.date(2025, 3, 5), dt.date(2025, 3, 6)):  # two saves: two changes
+            factories.act(session, session.get_one(User, data_manager.id))  # each transaction names its actor
+            event = ae_of(session, "01-015", 2)
+            records.update_record(
+                session, event, {"onset_date": onset}, seen_version=event.version, reason="per the admission note"
+            )
+            session.commit()
+        db.session.remove()
+    client = logged_in(client, make_user)
+
+    def articles(page: str) -> dict[str, str]:
+        return dict(re.findall(r'<article[^>]*id="(record-[^"]+)"(.*?)</article>', page, re.S))
+
+    screen = articles(client.get("/casebook/01-015").text)
+    printed = articles(client.get("/casebook/01-015?print=1").text)
+    assert screen.keys() == printed.keys() and len(screen) > 10
+    for anchor, body in screen.items():
+        changes = re.search(r'data-changes="(\d+)"', body)
+        assert changes is not None, anchor
+        history = printed[anchor].split('<details class="casebook-history', 1)[1].split("<tbody>", 1)[1]
+        assert int(changes.group(1)) == history.count("<tr>"), anchor
+    edited = text_of(screen[f"record-adverse_event-{ae_id(app, '01-015', 2)}"]).replace(" ,", ",")
+    assert re.search(r"Audit history: 3 changes, last by Anna Berg on \d{4}-\d\d-\d\d \d\d:\d\d UTC", edited)
 
 
 def test_a_query_is_shown_on_its_record_with_its_messages(
@@ -509,8 +556,9 @@ def test_ES02_ES06_a_signature_is_shown_with_its_meaning_and_invalidated_when_th
 
 
 def test_ES06_the_page_judges_a_signature_as_the_signature_service_does(app: Flask, make_user: MakeUser) -> None:
-    """The page hashes the rows it read itself (a constant number of statements); the service reads per signature.
-    Both must agree, for a signature on one record and for a casebook review covering every record."""
+    """The page judges signatures from the rows it read (a constant number of statements); ``signature_status``
+    reads per signature. Both must agree, for a signature on one record and for a casebook review covering every
+    record."""
     build_subject(app, "01-013")
     investigator = make_user(RoleCode.INVESTIGATOR)
     with app.app_context():
@@ -540,10 +588,10 @@ def test_ES06_the_page_judges_a_signature_as_the_signature_service_does(app: Fla
             session.expire_all()
             found = casebook_page.find_subject(session, "01-013")
             assert found is not None
-            rows = casebook_page.load(session, *found).rows
+            states = casebook_page.load(session, *found).signature_states
             return [
                 (
-                    casebook_page.content_digest(rows, s.table_name, s.record_id) == s.content_sha256,
+                    states[s.id] is signatures.SignatureState.VALID,
                     signatures.signature_status(session, s) is signatures.SignatureState.VALID,
                 )
                 for s in signed
@@ -581,7 +629,8 @@ def test_LK01_a_freeze_covering_a_form_and_a_removed_record_are_shown(
     assert other is not None and "data-lock" not in other.group(0)  # the freeze covers its form only
     removed = record_html(page, "adverse_event", ae_id(app, "01-014", 2))
     assert "removed 2026-03-02 08:00 UTC: duplicate of AE 1" in text_of(removed)
-    assert "duplicate of AE 1" in text_of(re.search(r"<details.*?</details>", removed, re.S).group(0))  # type: ignore[union-attr]
+    printed = record_html(client.get("/casebook/01-014?print=1").text, "adverse_event", ae_id(app, "01-014", 2))
+    assert "duplicate of AE 1" in text_of(re.search(r"<details.*?</details>", printed, re.S).group(0))  # type: ignore[union-attr]
 
 
 def test_free_text_is_shown_as_text(client: FlaskClient, make_user: MakeUser, subject_01: str) -> None:
@@ -604,13 +653,13 @@ def test_the_printable_version_has_no_menu_and_opens_every_history(
     logged_in(client, make_user)
     screen = client.get(f"/casebook/{subject_01}").text
     assert 'class="navbar' in screen and f'href="/casebook/{subject_01}?print=1"' in screen
-    assert '<details class="casebook-history small">' in screen  # collapsed on screen
+    assert "casebook-history-summary" in screen and "casebook-history small" not in screen  # one line on screen
     printed = client.get(f"/casebook/{subject_01}?print=1")
     assert printed.status_code == 200
     assert "navbar" not in printed.text.split("<style", 1)[0] + printed.text.split("</style>", 1)[1]
     assert 'href="/matrix/"' not in printed.text  # no menu
     assert '<details class="casebook-history small" open>' in printed.text
-    assert '<details class="casebook-history small">' not in printed.text
+    assert "casebook-history-summary" not in printed.text
     assert re.findall(r"<details(?![^>]*\bopen\b)[^>]*>", printed.text) == []  # every form and history unfolded
     assert re.search(r'<div class="card mb-2 casebook-form"[^>]*>\s*<details>', screen)  # forms folded on screen
     assert "@media print" in printed.text and "break-before: page" in printed.text
@@ -685,5 +734,8 @@ def test_the_number_of_statements_does_not_grow_with_the_records(
     with app.app_context():
         dialect = db.engine.dialect.name
     assert few == many == PINNED_STATEMENTS[dialect]
+    # On paper every audit event instead of the summary, and no menu (so not the role's name): one fewer.
+    printed = [statements_per_get(app, client, f"/casebook/{number}?print=1") for number in ("01-201", "01-202")]
+    assert printed == [PINNED_STATEMENTS[dialect] - 1] * 2
     listing = statements_per_get(app, client, "/casebook/")
     assert listing == statements_per_get(app, client, "/casebook/?site=01")

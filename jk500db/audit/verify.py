@@ -16,7 +16,6 @@ Three checks, each naming the first bad event or row and the kind of damage:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,21 +179,14 @@ def live_audit_text(
                 yield ",".join(row[k] or "" for k in table.key_columns), row
         return
     connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")  # as the trigger function's own setting
-    for (document,) in connection.exec_driver_sql(f'SELECT to_jsonb(t)::text FROM "{table.name}" AS t{order}'):
-        parsed = json.loads(document, parse_float=str, parse_int=str)
-        row = {c: _json_text(parsed.get(c)) for c in columns}
-        yield ",".join(row[k] or "" for k in table.key_columns), row
-
-
-def _json_text(value: Any) -> str | None:
-    """What PostgreSQL's ``->>`` gives for a JSON value."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(", ", ": "))
-    return str(value)
+    # ``to_jsonb(column) #>> '{}'`` is the text ``to_jsonb(row) ->> 'column'`` gives, which the trigger stores;
+    # made by the server column by column, it spares a JSON document per row and its parsing in Python.
+    select = ", ".join(f"""to_jsonb(t."{c}") #>> '{{}}'""" for c in columns)
+    rows = connection.exec_driver_sql(f'SELECT {select} FROM "{table.name}" AS t{order}')
+    for batch in rows.partitions(BATCH):
+        for values in batch:
+            row = dict(zip(columns, values, strict=True))
+            yield ",".join(row[k] or "" for k in table.key_columns), row
 
 
 def _check_live_table(connection: sa.Connection, table: AuditedTable, report: VerifyReport) -> None:

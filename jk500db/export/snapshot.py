@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jk500db.audit.triggers import AuditedTable, audited_tables
+from jk500db.audit.triggers import MASK, MASKED_COLUMNS, AuditedTable, audited_tables
 from jk500db.audit.verify import live_audit_text
 from jk500db.models import AuditEvent, Base
 from jk500db.models.types import ExactDecimal, UTCDateTime, Vocabulary
@@ -112,7 +112,10 @@ class LiveSnapshot:
 
     def text_rows(self, table: str) -> Iterator[TextRow]:
         rows = live_audit_text(self.session.connection(), _audited()[table], in_key_order=True)
+        masked = MASKED_COLUMNS & set(audited_columns(table))
         for _key, row in rows:
+            for name in masked:  # the trail keeps only that such a value was set, never the value
+                row[name] = None if row[name] is None else MASK
             yield row
 
 

@@ -1,6 +1,6 @@
 """The CDISC ODM 1.3.2 export: valid against the schema, complete, faithful to the audit trail, reproducible.
 
-The file is read back with lxml only (the schema in ../shared/reference/odm132, and XPath), never with the
+The file is read back with lxml only (the schema in seed_data/schemas/odm132, and XPath), never with the
 writer's own code. Tests that change data build their own small study in the ``session`` fixture's rolled-back
 transaction; the others read the shared export study.
 """
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jk500db.db import create_engine
 from jk500db.export import odm
 from jk500db.export.context import ExportContext
+from jk500db.export.schemas import ODM_132_XSD, schema
 from jk500db.export.snapshot import open_snapshot
 from jk500db.models import AdverseEvent, AuditEvent, LabResult, Subject, Visit
 from jk500db.models.vocabularies import RoleCode, SignatureMeaning
@@ -29,16 +30,12 @@ from jk500db.services.records import remove_record, update_record
 from jk500db.services.signatures import sign
 from tests import factories
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "odm132"
-ODM_XSD = REFERENCE / "ODM1-3-2.xsd"
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
 
 
 @pytest.fixture(scope="module")
 def odm_schema() -> etree.XMLSchema:
-    if not ODM_XSD.exists():
-        pytest.skip(f"the ODM 1.3.2 schemas are not at {REFERENCE} (the shared reference folder)")
-    return etree.XMLSchema(etree.parse(str(ODM_XSD)))
+    return schema(ODM_132_XSD)
 
 
 def export(session: Session, folder: Path, *, identified: bool = False, as_of: dt.datetime | None = None) -> Path:

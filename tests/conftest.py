@@ -136,7 +136,8 @@ ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With PostgreSQL required, a run in which no PostgreSQL test passed is a failure, whatever else passed.
+    """With PostgreSQL required, a run in which no PostgreSQL test passed is a failure, whatever else passed, and
+    so is a skip whose reason is not the engine the test does not apply to.
     Likewise with the browser required (``JK500DB_REQUIRE_BROWSER=1``, as in CI): a run in which a browser test
     was skipped, or none passed, fails (tests/browser/conftest.py)."""
     require_browser_variable = "JK500DB_REQUIRE_BROWSER"
@@ -152,9 +153,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # The marker, or the folder: a module skipped as a whole reports no markers.
         return "browser" in getattr(report, "keywords", {}) or report.nodeid.startswith("tests/browser/")
 
+    def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+        longrepr = report.longrepr
+        return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
     problems: list[str] = []
     if require_postgres and not any("postgresql" in report.nodeid for report in passed):
         problems.append(f"{REQUIRE_POSTGRES_VARIABLE}=1 but no PostgreSQL test passed")
+    if require_postgres:
+        # In CI the only acceptable skip is a test that holds for one engine only (its reason names it): a skip
+        # for a missing file or tool would let a whole check silently vanish, as a schema path once did.
+        unexpected = [
+            report
+            for report in skipped
+            if not is_browser_test(report) and not any(e in skip_reason(report) for e in ("PostgreSQL", "SQLite"))
+        ]
+        if unexpected:
+            problems.append(
+                f"{len(unexpected)} test(s) skipped for a reason other than their engine, e.g. "
+                f"{unexpected[0].nodeid}: {skip_reason(unexpected[0])}"
+            )
     if require_browser:
         skipped_browser = sum(1 for report in skipped if is_browser_test(report))
         if skipped_browser:

@@ -46,7 +46,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -57,6 +56,7 @@ from admin import create_app
 from admin.extensions import db
 from jk500db import migrate
 from jk500db.cli import DEMO_CREDENTIALS_FILE
+from jk500db.db import counting_statements
 from jk500db.models import AdverseEvent, AuditEvent, LabResult, Query, Site, Subject
 from jk500db.models.vocabularies import RoleCode
 
@@ -264,20 +264,11 @@ def page_list(app: Flask) -> list[tuple[str, str]]:
 
 
 def count_statements(app: Flask, client: FlaskClient, path: str) -> int:
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_statements(engine) as tally:
         client.get(path)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    return statements
+    return tally.statements
 
 
 def time_page(app: Flask, client: FlaskClient, label: str, path: str, runs: int) -> Timing:

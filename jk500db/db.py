@@ -8,6 +8,9 @@ cut, and the rollback journal (WAL only on SQLite 3.51.3 or newer, which fixed W
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,3 +75,23 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@dataclass
+class StatementCount:
+    statements: int = 0
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Iterator[StatementCount]:
+    """Count the SQL statements ``engine`` runs inside the block (tests pin pages' counts; benchmarks print them)."""
+    tally = StatementCount()
+
+    def count(*_: Any) -> None:
+        tally.statements += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield tally
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

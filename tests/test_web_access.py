@@ -29,7 +29,7 @@ from admin.base_view import READ, Action, Permissions, SecureModelView
 from admin.extensions import db
 from jk500db import migrate
 from jk500db.audit.context import set_change_context
-from jk500db.db import create_engine
+from jk500db.db import counting_statements, create_engine
 from jk500db.errors import ConfigurationError, DatabaseNotReady
 from jk500db.models import Role, SecurityEvent, Study, User
 from jk500db.models.vocabularies import RoleCode, SecurityEventKind
@@ -179,21 +179,12 @@ def redirects_to_login(response: Any) -> bool:
 
 def statements_per_get(app: Flask, client: FlaskClient, path: str) -> int:
     """SQL statements the app runs while answering one GET of ``path``, which must succeed (pages pin it)."""
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_statements(engine) as tally:
         response = client.get(path)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, path
-    return statements
+    return tally.statements
 
 
 def security_events(app: Flask, user: User) -> list[SecurityEventKind]:

@@ -23,17 +23,13 @@ from jk500db.models.base import ClinicalRecord
 from jk500db.models.vocabularies import QueryOrigin, QueryStatus, RoleCode
 from jk500db.services.records import update_record
 from tests.factories import act
-from tests.test_web_access import MakeUser, log_in, statements_per_get
+from tests.test_web_access import MakeUser, csrf_token, log_in, statements_per_get
 
 pytestmark = pytest.mark.usefixtures("demo_cohort")  # tests/web/conftest.py
 
 
 def token(client: FlaskClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get(path).text) or re.search(
-        r'name="csrf_token" value="([^"]+)"', client.get(path).text
-    )
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
+    return csrf_token(client, path)
 
 
 def hidden(html: str, name: str) -> str:

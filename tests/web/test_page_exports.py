@@ -33,6 +33,7 @@ from tests.test_web_access import (
     Clock,
     MakeUser,
     built_app,
+    csrf_token,
     log_in,
     redirects_to_login,
     security_events,
@@ -45,9 +46,7 @@ STATISTICIAN_NAME = "Stella Statistician"
 
 
 def csrf(client: FlaskClient) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/exports/").text)
-    assert found
-    return found.group(1)
+    return csrf_token(client, "/exports/")
 
 
 def request_export(client: FlaskClient, formats: list[str], password: str = PASSWORD, **fields: str) -> TestResponse:

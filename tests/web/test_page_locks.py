@@ -4,10 +4,8 @@ and keep what was typed. Both engines."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -16,42 +14,24 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from admin.extensions import db
-from jk500db.models import AuditEvent, LabResult, RecordLock, User, Visit
-from jk500db.models.vocabularies import AuditAction, RoleCode, VisitStatus
+from jk500db.models import AuditEvent, LabResult, RecordLock, User
+from jk500db.models.vocabularies import AuditAction, RoleCode
 from jk500db.services.records import update_record
 from tests import factories
-from tests.test_web_access import MakeUser, log_in, redirects_to_login, statements_per_get
+from tests.test_web_access import MakeUser, csrf_token, log_in, redirects_to_login, statements_per_get
+from tests.web.casebooks import Casebook, subject_with_a_lab
 
 #: Subject numbers unique within the module's database (its tests share it).
 _numbers = itertools.count(301)
 
 
-@dataclass(frozen=True)
-class Casebook:
-    subject_number: str
-    subject_id: int
-    lab_id: int
-
-
 def build_casebook(app: Flask) -> Casebook:
     """A subject with a completed visit D1 holding one lab result."""
-    number = f"01-{next(_numbers):03d}"
-    with app.app_context():
-        session = db.session()
-        subject = factories.subject(session, subject_number=number, screening_number=f"S{number}")
-        visit = Visit(subject_id=subject.id, visit_code="D1", status=VisitStatus.COMPLETED,
-                      visit_date=dt.date(2026, 3, 1))  # fmt: skip
-        session.add(visit)
-        session.flush()
-        lab = factories.lab_result(session, subject_id=subject.id, visit_id=visit.id)
-        session.commit()
-        return Casebook(number, subject.id, lab.id)
+    return subject_with_a_lab(app, f"01-{next(_numbers):03d}")
 
 
 def token(client: FlaskClient, path: str = "/locks/") -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found
-    return found.group(1)
+    return csrf_token(client, path)
 
 
 def as_admin(app: Flask, make_user: MakeUser) -> FlaskClient:

@@ -4,7 +4,6 @@ as the rule broken, free text escaped, and a constant number of SQL statements p
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from flask.testing import FlaskClient
 from admin.extensions import db
 from jk500db.models import Query, QueryMessage, Site, Study, Subject
 from jk500db.models.vocabularies import QueryOrigin, QueryStatus, RoleCode, Sex
-from tests.test_web_access import MakeUser, log_in, statements_per_get
+from tests.test_web_access import MakeUser, csrf_token, log_in, statements_per_get
 
 UTC = dt.UTC
 
@@ -52,9 +51,7 @@ def add_queries(app: Flask, texts: list[str], *, subject_number: str) -> list[in
 
 
 def token(client: FlaskClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found
-    return found.group(1)
+    return csrf_token(client, path)
 
 
 def status_of(app: Flask, query_id: int) -> QueryStatus:

@@ -36,7 +36,7 @@ from jk500db.export.context import is_identifying
 from jk500db.export.snapshot import value_from_audit_text
 from jk500db.models import Base, ClinicalRecord
 from jk500db.models.base import derived_columns
-from jk500db.models.docs import column_docs
+from jk500db.models.docs import column_docs, unit_of
 from jk500db.models.types import ExactDecimal, PartialDate, UTCDateTime, Vocabulary
 from jk500db.models.vocabularies import FormCode
 
@@ -44,17 +44,6 @@ from jk500db.models.vocabularies import FormCode
 PLACEMENT_COLUMNS = frozenset({"id", "subject_id", "visit_id"})
 REMOVAL_COLUMNS = frozenset({"removed_at", "removed_reason"})
 
-#: Units read from the column name's ending (the models name measured columns with their unit), longest first.
-SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
-    ("_cells_per_kg", "cells/kg"),
-    ("_l_min", "L/min"),
-    ("_pct", "%"),
-    ("_kg", "kg"),
-    ("_cm", "cm"),
-    ("_ml", "mL"),
-    ("_m2", "m²"),
-    ("_c", "°C"),
-)
 #: Units the column comment states for columns whose name does not carry one.
 NAMED_UNITS: dict[tuple[str, str], str] = {
     ("vital_signs", "heart_rate"): "beats/min",
@@ -299,7 +288,7 @@ def _data_type(column: sa.Column[Any]) -> tuple[str, int | None]:
 def _unit(table: str, column: str) -> str | None:
     if (table, column) in NAMED_UNITS:
         return NAMED_UNITS[(table, column)]
-    return next((unit for ending, unit in SUFFIX_UNITS if column.endswith(ending)), None)
+    return unit_of(column)
 
 
 def _link(column: sa.Column[Any], clinical: set[str]) -> tuple[Link | None, str | None]:

@@ -7,7 +7,6 @@ apostrophe, so opening the export cannot execute anything.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -15,6 +14,7 @@ from typing import IO
 import sqlalchemy as sa
 
 from jk500db.audit.chain import HASHED_COLUMNS
+from jk500db.export.csvfiles import csv_writer
 from jk500db.models import Subject
 
 COLUMNS = ("id", *HASHED_COLUMNS, "prev_hash", "row_hash")
@@ -42,7 +42,7 @@ def export_audit_csv(connection: sa.Connection, out: IO[str], *, subject_number:
         subject_id = connection.scalar(sa.select(Subject.id).where(Subject.subject_number == subject_number))
         if subject_id is None:
             raise LookupError(f"subject {subject_number!r} does not exist")
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(HEADERS)
     where = "" if subject_id is None else "AND subject_id = :subject"
     last_id, events, head = 0, 0, None

@@ -3,15 +3,21 @@
 A text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is run as a formula by
 Excel, LibreOffice and Google Sheets (CSV injection, OWASP). Free text typed into a form (an AE term, a reason)
 must arrive as the text it was, so such a cell gets a leading apostrophe, which spreadsheets show as a text
-marker and do not run. Numbers are left alone: a negative value is data, not a formula.
+marker and do not run. Numbers are left alone: a negative value is data, not a formula. A number here is a
+signed decimal in plain ASCII (``-1``, ``+2.50``, ``-1.5e3``), written as one regular expression so the database
+can apply the same rule when it renders a CSV itself (``jk500db.export.tidy_live``); anything else that starts
+like a formula, digit groupings and non-ASCII digits included, is neutralised.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+import re
 from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A signed number that a formula-like first character does not make a formula (POSIX and Python syntax alike).
+NUMBER_PATTERN = r"^[+-][0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?$"
+_NUMBER = re.compile(NUMBER_PATTERN)
 
 
 def neutralise_formula(value: Any) -> Any:
@@ -22,8 +28,5 @@ def neutralise_formula(value: Any) -> Any:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return text.strip() == text and text[:1] in "+-" and text[1:2].isdigit()
+    # fullmatch, not match: Python's "$" also matches before a final line feed, PostgreSQL's does not.
+    return _NUMBER.fullmatch(text) is not None

@@ -2,7 +2,8 @@
 
 One text form per value keeps two exports of the same data byte-identical and lets a reader type the column
 back: decimals exactly as entered, dates and UTC times in ISO 8601 (times end in ``Z``), vocabulary codes by
-value, booleans as ``true``/``false``, missing as an empty cell.
+value, booleans as ``true``/``false``, missing as an empty cell. A field holding a comma, a double quote, a line
+feed or a carriage return is quoted (RFC 4180; PostgreSQL's COPY quotes the same fields).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from jk500db.export.cells import FORMULA_STARTS, neutralise_formula
 
@@ -63,11 +64,36 @@ def csv_cell(value: Any) -> str:
     return cell_text(value)
 
 
+class CsvWriter(Protocol):
+    def writerow(self, row: Iterable[Any], /) -> Any: ...
+
+    def writerows(self, rows: Iterable[Iterable[Any]], /) -> None: ...
+
+
+class _LineFeedRows:
+    """Python's csv module quotes a field for the characters of its line terminator only, so with ``\n`` a
+    field holding a bare carriage return went out unquoted, and a reader took it for the end of the row. The
+    rows are therefore made with ``\r\n`` (such a field is quoted) and written with ``\n``: the writer hands
+    over one whole row per call."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._write = handle.write
+
+    def write(self, row: str) -> int:
+        return self._write(row[:-2] + "\n")
+
+
+def csv_writer(handle: IO[str]) -> CsvWriter:
+    """The csv writer of every export CSV: ``\n`` line ends; a field holding ``,`` ``"`` ``\n`` or ``\r`` quoted."""
+    writer: CsvWriter = csv.writer(_LineFeedRows(handle), lineterminator="\r\n")
+    return writer
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Write ``rows`` under ``header``; return the number of data rows. Streams: rows may be a generator."""
     count = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv_writer(handle)
         writer.writerow(header)
         for row in rows:
             writer.writerow([csv_cell(value) for value in row])

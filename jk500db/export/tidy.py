@@ -17,7 +17,6 @@ constant-memory mode, so memory stays flat as the study grows.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -31,9 +30,10 @@ import sqlalchemy as sa
 import xlsxwriter
 
 from jk500db.clinical.schedule import age_in_years
+from jk500db.export import tidy_live
 from jk500db.export.cells import neutralise_formula
 from jk500db.export.context import ExportContext, ExportFormat
-from jk500db.export.csvfiles import FORMULA_FIRST, cell_text, csv_cell
+from jk500db.export.csvfiles import FORMULA_FIRST, cell_text, csv_cell, csv_writer
 from jk500db.export.dictionary import (
     DictionaryEntry,
     ExportColumn,
@@ -44,7 +44,7 @@ from jk500db.export.dictionary import (
     table_columns,
     tidy_tables,
 )
-from jk500db.export.snapshot import Row, value_from_audit_text
+from jk500db.export.snapshot import LiveSnapshot, Row, value_from_audit_text
 from jk500db.models import Base
 from jk500db.models.types import UTCDateTime, Vocabulary
 
@@ -211,17 +211,27 @@ def write(context: ExportContext) -> list[Path]:
 
 
 def write_csv_tables(context: ExportContext, folder: Path, lookups: Lookups | None = None) -> list[Path]:
-    """One CSV per table and the data dictionary, streamed row by row."""
-    lookups = lookups or _lookups(context)
+    """One CSV per table and the data dictionary, streamed row by row.
+
+    Live data are rendered by the database (``jk500db.export.tidy_live``); data rebuilt as of a past moment
+    exist only here, in Python, and are rendered by :func:`_csv_rows`. Both give the same bytes.
+    """
     paths = [_write_dictionary_csv(folder / DICTIONARY, data_dictionary(identified=context.identified))]
+    if isinstance(context.snapshot, LiveSnapshot):
+        return paths + [tidy_live.write_table(context, table, folder / f"{table}.csv") for table in tidy_tables()]
+    lookups = lookups or _lookups(context)
     for table in tidy_tables():
-        path = folder / f"{table}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([*key_columns(), *table_columns(table, identified=context.identified)])
-            writer.writerows(_csv_rows(context, table, lookups))
-        paths.append(path)
+        paths.append(write_python_csv(context, table, folder / f"{table}.csv", lookups))
     return paths
+
+
+def write_python_csv(context: ExportContext, table: str, path: Path, lookups: Lookups | None = None) -> Path:
+    """The tidy CSV of ``table`` rendered in Python from the snapshot's audit text (any snapshot)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_writer(handle)
+        writer.writerow([*key_columns(), *table_columns(table, identified=context.identified)])
+        writer.writerows(_csv_rows(context, table, lookups or _lookups(context)))
+    return path
 
 
 def write_workbook(context: ExportContext, folder: Path, lookups: Lookups | None = None) -> Path:
@@ -300,7 +310,7 @@ def _dictionary_values(entry: DictionaryEntry) -> list[str]:
 
 def _write_dictionary_csv(path: Path, entries: Sequence[DictionaryEntry]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv_writer(handle)
         writer.writerow(DICTIONARY_HEADER)
         for entry in entries:
             writer.writerow([neutralise_formula(text) for text in _dictionary_values(entry)])

@@ -155,7 +155,7 @@ def main(argv: list[str]) -> None:
             ("sqlite", sqlite_study(args.cache, size, sites, args.seed))
         ]
         if args.postgres:
-            studies.append(("postgresql", postgres_study(args.postgres, size, sites, args.seed)))
+            studies.append(("postgresql", postgres_study(args.postgres, size, sites, args.seed, args.cache)))
         for kind, context in studies:
             print(f"{kind}, {size} subjects:")
             with context as study:

@@ -33,8 +33,18 @@ is day -1 (``jk500db.clinical.schedule.protocol_day``). This is deliberately unl
 ADaM allows the sponsor's own analysis day; the derivation text says so in define.xml.
 
 **Dates** (TRTSDT, ASTDT, ...) are carried as ISO 8601 text with data type ``date``: ADaMIG's *DT variables are
-numeric SAS dates, which the transport writer makes from that type. Dates of a timestamp are its UTC date, as
-the derivations use for protocol days.
+numeric SAS dates (ADaMIG 1.3 section 3.1.4), which the transport writer makes from that type, with the display
+format DATE9.; the CSV keeps the ISO 8601 text and define.xml says both. Dates of a timestamp are its UTC date, as
+the derivations use for protocol days. No *DT here needs imputing, so there is no *DTF flag: every source is a
+complete date column (``adverse_event.onset_date`` is required, ``end_date``, ``enrolled_on``, ``ended_on``,
+``death_date`` and ``transplant_date`` are full dates or missing, infusion and dose times are timestamps). The
+partial dates of the database (the diagnosis, relapse and remission of MH, prior therapies in CM) are not analysed
+here; an ADaM date built from one would have to be imputed with a *DTF flag (ADaMIG 1.3, date imputation flags) or left
+missing, and the transport writer refuses a partial date in a date variable rather than guess.
+
+**Traceability** (ADaM OCCDS 1.0, identifier variables): ADAE.AESEQ is SDTM AE.AESEQ, taken from the AE dataset
+built from the same snapshot (matched on USUBJID and AESPID, the AE number, which is unique within a subject), not
+numbered again here.
 """
 
 from __future__ import annotations
@@ -54,7 +64,10 @@ from jk500db.clinical.settings import RuleSettings
 from jk500db.derivations.adverse_events import DLT_RULE, EPISODE_RULE, SUSPECTED
 from jk500db.derivations.provenance import rule_label
 from jk500db.export.context import ExportContext, SubjectKeys
-from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
+from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, ValueLevel, Variable
+from jk500db.export.sdtm.common import SdtmStudy, plain
+from jk500db.export.sdtm.events import build_ae
+from jk500db.export.sdtm.special_purpose import DISPOSITION_TERMS, WITHDRAWAL_TERMS
 from jk500db.export.snapshot import Row
 from jk500db.models.vocabularies import (
     AeAction,
@@ -690,31 +703,18 @@ def _treatment_dates(subject: SubjectRecords) -> list[dt.date]:
 
 
 def _planned_cells_per_kg(jk500: Row | None) -> Decimal | None:
-    return jk500["dose_amount"] if jk500 is not None and str(jk500["dose_basis"]) == "cells/kg" else None
+    return plain(jk500["dose_amount"]) if jk500 is not None and str(jk500["dose_basis"]) == "cells/kg" else None
 
 
 def _cumulative_dose(subject: SubjectRecords) -> Decimal | None:
     doses = [i["dose_cells_per_kg"] for i in subject.infusions]
     if not doses or any(d is None for d in doses):
         return None
-    return sum(doses, Decimal(0))
-
-
-_DISCONTINUATION = {
-    "screen_failed": "SCREEN FAILURE",
-    "died": "DEATH",
-    "lost_to_follow_up": "LOST TO FOLLOW-UP",
-}
-_WITHDRAWAL = {
-    "guardian": "WITHDRAWAL BY PARENT/GUARDIAN",
-    "subject": "WITHDRAWAL BY SUBJECT",
-    "investigator": "PHYSICIAN DECISION",
-    "sponsor": "STUDY TERMINATED BY SPONSOR",
-}
+    return plain(sum(doses, Decimal(0)))
 
 
 def end_of_study(subject: SubjectRecords) -> tuple[str, str | None]:
-    """(EOSSTT, DCSREAS) from the end-of-study form."""
+    """(EOSSTT, DCSREAS) from the end-of-study form; DCSREAS in the terms of SDTM DS.DSDECOD (the same tables)."""
     form = subject.end_of_study
     if form is None:
         return "ONGOING", None
@@ -722,8 +722,8 @@ def end_of_study(subject: SubjectRecords) -> tuple[str, str | None]:
     if status == "completed":
         return "COMPLETED", None
     if status == "withdrawn":
-        return "DISCONTINUED", _WITHDRAWAL.get(str(form["withdrawal_by"] or ""), "WITHDRAWAL")
-    return "DISCONTINUED", _DISCONTINUATION.get(status, status.upper())
+        return "DISCONTINUED", WITHDRAWAL_TERMS.get(str(form["withdrawal_by"] or ""), "WITHDRAWAL")
+    return "DISCONTINUED", DISPOSITION_TERMS.get(status, status.upper())
 
 
 def _adsl_row(data: StudyData, subject: SubjectRecords) -> dict[str, Value]:
@@ -759,7 +759,7 @@ def _adsl_row(data: StudyData, subject: SubjectRecords) -> dict[str, Value]:
         "INFEDT": iso(max(_dates(i["started_at"] for i in subject.infusions), default=None)),
         "INFNUM": len(subject.infusions),
         "INFPDKG": _planned_cells_per_kg(jk500) if enrolled else None,
-        "INF1DKG": first["dose_cells_per_kg"] if first is not None else None,
+        "INF1DKG": plain(first["dose_cells_per_kg"]) if first is not None else None,
         "INFCUMKG": _cumulative_dose(subject),
         "DLTWEDT": iso(window.end) if window else None,
         "LSTOBSDT": iso(subject.last_observed),
@@ -849,6 +849,13 @@ def adae_variables(settings_text: str) -> list[Variable]:
         _from("DLTEVFL", "DLT-Evaluable Population Flag", TEXT, "ADSL.DLTEVFL", codelist="NY", values=NY),
         _from("TRTSDT", "Date of First Exposure to Treatment", DATE, "ADSL.TRTSDT", core=COND),
         _from("INFSDT", "Date of First JK500 Infusion", DATE, "ADSL.INFSDT"),
+        _from(
+            "AESEQ",
+            "Sequence Number",
+            INTEGER,
+            "AE.AESEQ of the SDTM AE record with the same USUBJID and AESPID (ADaM OCCDS 1.0: row traceability)",
+            core=REQ,
+        ),
         _from("AESPID", "Sponsor-Defined Identifier", TEXT, "AE.AESPID (AE number within the subject)", core=REQ),
         _from("AETERM", "Reported Term for the Adverse Event", TEXT, "AE.AETERM", core=REQ),
         _from("AEDECOD", "Dictionary-Derived Term", TEXT, "AE.AEDECOD (CTCAE v5.0 term = MedDRA PT)", core=REQ),
@@ -1029,12 +1036,17 @@ def adae_variables(settings_text: str) -> list[Variable]:
     ]
 
 
-def build_adae(data: StudyData, adsl: Dataset) -> Dataset:
+def build_adae(data: StudyData, adsl: Dataset, sequence: AeSequence | None = None) -> Dataset:
+    """ADAE; ``sequence`` gives each event its SDTM AESEQ (:func:`sdtm_ae_sequence`).
+
+    Without ``sequence`` AESEQ is left null: for callers that only compute with the rows (the analysis tables),
+    which need no link back to SDTM and so do not build SDTM AE. The exported ADAE always has it (:func:`build_adam`).
+    """
     by_subject = {row["USUBJID"]: row for row in adsl.rows}
     rows: list[dict[str, Value]] = []
     for subject in data.subjects:
         subject_rows = [
-            _adae_row(data, subject, by_subject[subject.usubjid], event) for event in subject.adverse_events
+            _adae_row(data, subject, by_subject[subject.usubjid], event, sequence) for event in subject.adverse_events
         ]
         _flag_occurrences(subject_rows)
         rows.extend(subject_rows)
@@ -1046,10 +1058,13 @@ def build_adae(data: StudyData, adsl: Dataset) -> Dataset:
         keys=ADAE_KEYS,
         variables=adae_variables(data.settings_text),
         rows=rows,
+        # copied from SDTM AE.AETOXGR (Predecessor) whatever the scale; SDTM's define.xml gives each its origin
         value_level=[
-            ("AETOXGR", f"AECAT EQ '{CRS}'", f"{ASTCT_SOURCE} CRS grade: the episode's highest ({EPISODE})"),
-            ("AETOXGR", f"AECAT EQ '{ICANS}'", f"{ASTCT_SOURCE} ICANS grade: the episode's highest ({EPISODE})"),
-            ("AETOXGR", "AECAT IS NULL", "NCI CTCAE v5.0 grade as the investigator assessed it"),
+            ValueLevel("AETOXGR", f"AECAT EQ '{CRS}'", f"{ASTCT_SOURCE} CRS grade: the episode's highest ({EPISODE})"),
+            ValueLevel(
+                "AETOXGR", f"AECAT EQ '{ICANS}'", f"{ASTCT_SOURCE} ICANS grade: the episode's highest ({EPISODE})"
+            ),
+            ValueLevel("AETOXGR", "AECAT IS NULL", "NCI CTCAE v5.0 grade as the investigator assessed it"),
         ],
     )
 
@@ -1074,7 +1089,9 @@ def _relatedness(value: Any) -> str | None:
     return None if value is None else RELATEDNESS[Relatedness(str(value))]
 
 
-def _adae_row(data: StudyData, subject: SubjectRecords, adsl: dict[str, Value], event: Row) -> dict[str, Value]:
+def _adae_row(
+    data: StudyData, subject: SubjectRecords, adsl: dict[str, Value], event: Row, sequence: AeSequence | None
+) -> dict[str, Value]:
     term = data.terms[event["ctcae_term_id"]]
     window = dlt_window(subject, data.settings)
     onset, end = event["onset_date"], event["end_date"]
@@ -1092,6 +1109,7 @@ def _adae_row(data: StudyData, subject: SubjectRecords, adsl: dict[str, Value], 
         DLTEVFL=adsl["DLTEVFL"],
         TRTSDT=adsl["TRTSDT"],
         INFSDT=adsl["INFSDT"],
+        AESEQ=None if sequence is None else sequence.aeseq(subject.usubjid, str(event["ae_number"])),
         AESPID=str(event["ae_number"]),
         AETERM=event["verbatim"] or term["term"],
         AEDECOD=term["term"],
@@ -1150,8 +1168,40 @@ def _flag_occurrences(rows: list[dict[str, Value]]) -> None:
                 row[name] = "Y"
 
 
+@dataclass(frozen=True)
+class AeSequence:
+    """SDTM AE.AESEQ by (USUBJID, AESPID), as the SDTM AE dataset of the same snapshot numbers its records."""
+
+    numbers: dict[tuple[str, str], int]
+
+    def aeseq(self, usubjid: str, aespid: str) -> int:
+        try:
+            return self.numbers[(usubjid, aespid)]
+        except KeyError:
+            # both datasets read the same snapshot with the same rules for removed records: a miss is a bug
+            raise RuntimeError(f"ADAE: no SDTM AE record for {usubjid} AESPID {aespid} to take AESEQ from") from None
+
+
+def sdtm_ae_sequence(context: ExportContext, data: StudyData) -> AeSequence:
+    """AESEQ of every SDTM AE record, from the AE dataset built as the SDTM export builds it.
+
+    Taken rather than numbered again so that ADAE can never disagree with AE (ADaM OCCDS 1.0: "copied from SDTM
+    AE.AESEQ"). Without adverse events there is nothing to take, and the SDTM study (which wants one study in the
+    database) is not read.
+    """
+    if not any(subject.adverse_events for subject in data.subjects):
+        return AeSequence({})
+    ae = next(dataset for dataset in build_ae(SdtmStudy(context)) if dataset.name == "AE")
+    numbers: dict[tuple[str, str], int] = {}
+    for row in ae.rows:
+        sequence = row["AESEQ"]
+        assert isinstance(sequence, int)
+        numbers[(str(row["USUBJID"]), str(row["AESPID"]))] = sequence
+    return AeSequence(numbers)
+
+
 def build_adam(context: ExportContext) -> list[Dataset]:
     """ADSL and ADAE from the export's snapshot (the lead writes them with the shared XPT/CSV writer)."""
     data = collect(context)
     adsl = build_adsl(data)
-    return [adsl, build_adae(data, adsl)]
+    return [adsl, build_adae(data, adsl, sdtm_ae_sequence(context, data))]

@@ -11,17 +11,25 @@ What each part says:
   ``.xpt`` file; a dataset without records gets ``def:HasNoData="Yes"`` and no file.
 - ``ItemDef`` per variable: data type; ``Length`` for text (the transport file's storage length), integer (most
   digits) and float (most digits, with ``SignificantDigits`` the most decimals), none for ISO 8601 dates, as in
-  CDISC's own example; ``def:Origin`` (Source "Investigator" for collected data, "Sponsor" otherwise).
+  CDISC's own example; ``def:Origin`` (Source "Investigator" for collected data, "Sponsor" otherwise). A
+  :attr:`~jk500db.export.datasets.DataType.DATE` (ADaM ``*DT``) is what the transport file holds, a SAS date:
+  ``DataType="integer"`` (days since 1960-01-01) with ``def:DisplayFormat="DATE9."``, and a comment saying that
+  the CSV copy holds the same dates as ISO 8601 text.
 - ``MethodDef`` per derived variable, from its ``derivation`` text. Define-XML 2.1 wants a method for every derived
   variable and a description of every predecessor, so a variable without that text is refused.
 - ``CodeList`` per codelist name: the values a variable lists (in its order), else the values the data hold
   (sorted); a dictionary named like ``MedDRA 26.0`` or ``CTCAE 5.0`` becomes an ``ExternalCodeList``.
 - ``def:ValueListDef`` and ``def:WhereClauseDef`` from ``Dataset.value_level``; for a SUPP-- dataset, every QNAM
   not described there gets its own value-level entry (label from QLABEL, origin from QORIG), as Define-XML expects
-  for supplemental qualifiers.
-- ``def:CommentDef`` on a variable whose long texts continue in SUPP-- or whose values were spelled in ASCII.
+  for supplemental qualifiers. A value-level entry may carry its own origin (a grade derived by the system among
+  grades the investigator gave): its ItemDef then says so in ``def:Origin`` and a Derived entry gets its own
+  ``MethodDef``, referenced from its ``ItemRef`` in the ValueListDef.
+- ``def:CommentDef`` on a variable with a ``comment`` (why an Expected variable holds no value, say), whose long
+  texts continue in SUPP--, whose values were spelled in ASCII, or that is a date; and on every Expected variable
+  (SDTMIG 3.4 section 4.1.5: present even when empty) that no record fills, saying so when the variable gives no
+  reason of its own.
 
-Where clauses (the middle item of ``Dataset.value_level``) are written in a small language that maps one to one
+Where clauses (``ValueLevel.where``) are written in a small language that maps one to one
 onto Define-XML: each condition is one ``RangeCheck`` -- ``VARIABLE COMPARATOR VALUE`` with the ODM comparators
 ``EQ NE LT LE GT GE``, ``VARIABLE IN (VALUE, ...)``, ``VARIABLE NOTIN (VALUE, ...)``, or ``VARIABLE IS NULL`` /
 ``VARIABLE IS NOT NULL`` (EQ / NE with an empty CheckValue). Conditions joined by ``AND`` form one
@@ -50,8 +58,16 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # lxml sh
 
 import jk500db
 from jk500db.errors import ValidationError
-from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
-from jk500db.export.xpt import TEXT_LIMIT, TRANSLITERATIONS_FILE, TransportData, file_name, prepare
+from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, ValueLevel, Variable
+from jk500db.export.xpt import (
+    DATE_FORMAT,
+    TEXT_LIMIT,
+    TRANSLITERATIONS_FILE,
+    TransportData,
+    file_name,
+    prepare,
+    sas_date,
+)
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 DEF_NS = "http://www.cdisc.org/ns/def/v2.1"
@@ -118,6 +134,18 @@ WHERE_GRAMMAR = (
     "VARIABLE IS NOT NULL, joined with AND and OR"
 )
 _LIST_COMPARATORS = frozenset({"IN", "NOTIN"})
+#: The comment on every date variable: the transport file and the CSV hold the same day in two forms.
+DATE_COMMENT_OID = "COM.SAS_DATE"
+DATE_COMMENT = (
+    "A numeric SAS date in the transport file (days since 1960-01-01, displayed with the format DATE9.), as ADaMIG "
+    "1.3 section 3.1.4 asks of variables whose names end in DT; the CSV copy of the dataset holds the same date as "
+    "ISO 8601 text (YYYY-MM-DD). Complete dates only: no date is imputed."
+)
+#: The comment on an Expected variable no record fills, when the variable says nothing of why.
+EMPTY_EXPECTED = (
+    "No record of this dataset has a value for this variable in the data exported; it is kept because SDTMIG 3.4 "
+    "section 4.1.5 has Expected variables present even when they hold no value."
+)
 
 
 class DefineError(ValidationError):
@@ -394,6 +422,8 @@ class _ValueLevel:
     rows: list[dict[str, Value]]
     origin: Origin
     method: str | None
+    #: for a Predecessor entry, the predecessor it names (def:Origin's description).
+    predecessor: str | None = None
 
 
 class _Builder:
@@ -517,6 +547,14 @@ class _Builder:
         return item
 
     def _item_element(self, oid: str, variable: Variable, values: Sequence[Value], text_length: int) -> Any:
+        if variable.data_type is DataType.DATE:
+            # described as the transport file holds it: a SAS date is an integer shown with a date format
+            days = [sas_date(value) for value in values if isinstance(value, str)]
+            item = _element(_odm("ItemDef"), OID=oid, Name=variable.name, DataType=DataType.INTEGER.value)
+            item.set("Length", str(max((_digits(day)[0] for day in days), default=1)))
+            item.set("SASFieldName", variable.name)
+            item.set(_def("DisplayFormat"), DATE_FORMAT)
+            return item
         item = _element(_odm("ItemDef"), OID=oid, Name=variable.name, DataType=variable.data_type.value)
         if variable.data_type is DataType.TEXT:
             item.set("Length", str(text_length))
@@ -537,6 +575,10 @@ class _Builder:
 
     def _comment(self, dataset: Dataset, variable: Variable) -> str | None:
         notes: list[str] = []
+        if variable.comment:
+            notes.append(variable.comment)
+        elif variable.core is Core.EXPECTED and dataset.rows and all(r[variable.name] is None for r in dataset.rows):
+            notes.append(EMPTY_EXPECTED)
         split = self.data.splits.get((dataset.name, variable.name))
         if split:
             notes.append(
@@ -550,6 +592,10 @@ class _Builder:
                 f"{spelled} value(s) had characters outside ASCII spelled in ASCII for the transport file; "
                 f"{TRANSLITERATIONS_FILE} lists each original beside its exported form."
             )
+        if variable.data_type is DataType.DATE:
+            if not notes:
+                return self._date_comment()
+            notes.append(DATE_COMMENT)
         if not notes:
             return None
         oid = f"COM.{dataset.name}.{variable.name}"
@@ -558,6 +604,15 @@ class _Builder:
         _description(comment, " ".join(notes))
         self.comments.append(comment)
         return oid
+
+    def _date_comment(self) -> str:
+        """The one CommentDef every date variable without other notes shares."""
+        if not any(comment.get("OID") == DATE_COMMENT_OID for comment in self.comments):
+            comment = etree.Element(_def("CommentDef"))
+            comment.set("OID", DATE_COMMENT_OID)
+            _description(comment, DATE_COMMENT)
+            self.comments.append(comment)
+        return DATE_COMMENT_OID
 
     # -- codelists
 
@@ -614,7 +669,8 @@ class _Builder:
     def _value_levels(self, dataset: Dataset) -> dict[str, list[_ValueLevel]]:
         variables = {variable.name: variable for variable in dataset.variables}
         levels: dict[str, list[_ValueLevel]] = {}
-        for number, (name, text, description) in enumerate(dataset.value_level, start=1):
+        for number, entry in enumerate(dataset.value_level, start=1):
+            name, text = entry.variable, entry.where
             if name not in variables:
                 _refuse(dataset.name, name, "has value-level metadata but is not a variable of the dataset")
             try:
@@ -629,19 +685,57 @@ class _Builder:
                 for row in dataset.rows
                 if any(all(_matches(c, variables[c.variable], row) for c in group) for group in alternatives)
             ]
-            parent = variables[name]
-            level = _ValueLevel(
-                _suffix(alternatives, levels.get(name, []), number),
-                alternatives,
-                description,
-                rows,
-                _row_origin(dataset, rows, parent.origin),
-                self.methods_by_variable.get((dataset.name, name)),
-            )
+            suffix = _suffix(alternatives, levels.get(name, []), number)
+            level = self._value_level(dataset, variables[name], entry, suffix, alternatives, rows)
             levels.setdefault(name, []).append(level)
         if dataset.name.startswith("SUPP") and {"QNAM", "QVAL"} <= set(variables):
             levels.setdefault("QVAL", []).extend(self._qualifier_levels(dataset, levels.get("QVAL", [])))
         return levels
+
+    def _value_level(
+        self,
+        dataset: Dataset,
+        parent: Variable,
+        entry: ValueLevel,
+        suffix: str,
+        alternatives: list[list[Condition]],
+        rows: list[dict[str, Value]],
+    ) -> _ValueLevel:
+        """An entry's origin and method: its own when it gives one, else its variable's (or QORIG's in SUPP--)."""
+        if entry.origin is None:
+            origin = _row_origin(dataset, rows, parent.origin)
+            method = self.methods_by_variable.get((dataset.name, parent.name)) if origin is parent.origin else None
+            predecessor = parent.derivation
+        else:
+            origin, method, predecessor = entry.origin, None, entry.derivation or parent.derivation
+        if entry.origin is Origin.DERIVED:
+            if not entry.derivation:
+                _refuse(
+                    dataset.name,
+                    parent.name,
+                    f"value-level entry {entry.where!r} is Derived but has no derivation text for its MethodDef "
+                    "(Define-XML 2.1 wants a method for every derived value)",
+                )
+            method = f"MT.{dataset.name}.{parent.name}.{suffix}"
+            element = _element(
+                _odm("MethodDef"),
+                OID=method,
+                Name=f"Algorithm to derive {dataset.name}.{parent.name} where {entry.where}",
+                Type="Computation",
+            )
+            _description(element, entry.derivation)
+            self.methods.append(element)
+        if origin is Origin.PREDECESSOR and not predecessor:
+            _refuse(dataset.name, parent.name, f"value-level entry {entry.where!r} is Predecessor but names none")
+        return _ValueLevel(
+            suffix,
+            alternatives,
+            entry.description,
+            rows,
+            origin,
+            method,
+            predecessor if origin is Origin.PREDECESSOR else None,
+        )
 
     def _qualifier_levels(self, dataset: Dataset, described: list[_ValueLevel]) -> list[_ValueLevel]:
         """A value-level entry for each QNAM the builder did not describe (Define-XML 2.1 for SUPP-- datasets)."""
@@ -687,7 +781,7 @@ class _Builder:
         longest = max((len(str(v)) for v in values if v is not None), default=1)
         item = self._item_element(f"IT.{dataset.name}.{variable.name}.{level.suffix}", variable, values, longest)
         _description(item, level.description)
-        self._origin(item, level.origin, variable.derivation if level.origin is Origin.PREDECESSOR else None)
+        self._origin(item, level.origin, level.predecessor)
         return item
 
 

@@ -35,6 +35,15 @@ marks a text that a spreadsheet would run as a formula with a leading apostrophe
 A dataset without records gets no file (define.xml says ``def:HasNoData``). Trailing blanks of a text are not kept
 (a SAS character value cannot hold them) and an empty text is missing.
 
+Dates (:attr:`DataType.DATE`, the ADaM ``*DT`` variables) are numeric SAS dates in the transport file: the number of
+days since 1960-01-01, with the display format ``DATE9.`` (ADaMIG 1.3 section 3.1.4, "Timing Variable
+Conventions", 1 and 2: variables whose names end in DT are numeric dates, formatted to be human-readable with no
+loss of precision). A SAS date holds whole days only, so a date value must be a complete ISO 8601 date
+("2024-03-11"); a partial one is refused (ADaM imputes it with a ``*DTF`` flag or leaves it missing; the writer
+never guesses). The CSV keeps the ISO 8601 text, which a reader without SAS formats can read; both stand for the
+same day, and define.xml says so on each date variable. SDTM's --DTC variables (:attr:`DataType.DATETIME`) stay
+ISO 8601 character in both files, partial dates included.
+
 Reproducible: pyreadstat stamps the transport headers (library and member, created and modified) with the clock.
 The writer overwrites the four stamps with the moment the data stand for (:func:`snapshot_moment`), or a fixed
 moment when none is given, so the same data give the same bytes.
@@ -77,6 +86,12 @@ SMALLEST_MAGNITUDE = Decimal("1e-78")
 LARGEST_MAGNITUDE = Decimal("7e75")
 #: Header stamp written when the caller gives no moment: fixed, so that the bytes never depend on the clock.
 FIXED_MOMENT = EMPTY_TRAIL_MOMENT
+#: Day 0 of SAS dates: a SAS date is the number of days since 1 January 1960.
+SAS_EPOCH = dt.date(1960, 1, 1)
+#: Display format of the transport file's dates (and define.xml's def:DisplayFormat): "11MAR2024".
+DATE_FORMAT = "DATE9."
+#: The one form a complete ISO 8601 date takes (``date.fromisoformat`` alone would also take "20240311").
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 TRANSLITERATIONS_FILE = "transliterations.csv"
 
 #: Classes whose domains may carry supplemental qualifiers for long text (SDTMIG 3.4 sections 4.5.3.2 and 8.4).
@@ -137,7 +152,15 @@ SUPP_VARIABLES: tuple[Variable, ...] = (
     Variable("QLABEL", "Qualifier Variable Label", DataType.TEXT, Core.REQUIRED, Origin.ASSIGNED),
     Variable("QVAL", "Data Value", DataType.TEXT, Core.REQUIRED, Origin.COLLECTED),
     Variable("QORIG", "Origin", DataType.TEXT, Core.REQUIRED, Origin.ASSIGNED),
-    Variable("QEVAL", "Evaluator", DataType.TEXT, Core.EXPECTED, Origin.ASSIGNED),
+    Variable(
+        "QEVAL",
+        "Evaluator",
+        DataType.TEXT,
+        Core.EXPECTED,
+        Origin.ASSIGNED,
+        comment="Null: the rest of a long text is the same data as its parent variable, not a subjective "
+        "evaluation, and SDTMIG 3.4 section 8.4.1 names an evaluator for subjective data only.",
+    ),
 )
 SUPP_KEYS = ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM")
 
@@ -300,7 +323,8 @@ class _Where:
 def _prepare_rows(dataset: Dataset, state: _State) -> list[Row]:
     names = {variable.name for variable in dataset.variables}
     numbers = [variable for variable in dataset.variables if variable.data_type.numeric]
-    texts = [variable for variable in dataset.variables if not variable.data_type.numeric]
+    dates = [variable for variable in dataset.variables if variable.data_type is DataType.DATE]
+    texts = [variable for variable in dataset.variables if not variable.data_type.numeric_in_transport]
     listed = [variable for variable in dataset.variables if variable.codelist_values]
     prepared: list[Row] = []
     for index, row in enumerate(dataset.rows):
@@ -311,6 +335,8 @@ def _prepare_rows(dataset: Dataset, state: _State) -> list[Row]:
         values: Row = {name: None for name in names}
         for variable in numbers:
             values[variable.name] = _number(dataset, variable, where, row.get(variable.name))
+        for variable in dates:
+            values[variable.name] = _date(dataset, variable, where, row.get(variable.name))
         for variable in texts:
             values[variable.name] = _text(dataset, variable, where, row.get(variable.name), state)
         if all(value is None for value in values.values()):
@@ -345,6 +371,31 @@ def _number(dataset: Dataset, variable: Variable, where: _Where, value: Value) -
     if number and not SMALLEST_MAGNITUDE <= abs(Decimal(number)) <= LARGEST_MAGNITUDE:
         _refuse(dataset.name, variable.name, f"{where} holds {number}, outside the range of a transport-file number")
     return number
+
+
+def _date(dataset: Dataset, variable: Variable, where: _Where, value: Value) -> str | None:
+    """A complete ISO 8601 date, which the transport file holds as a SAS date; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    _refuse(
+        dataset.name,
+        variable.name,
+        f"{where} holds {value!r}; a date variable takes a complete ISO 8601 date (YYYY-MM-DD), the transport file "
+        "holding it as a numeric SAS date (ADaMIG 1.3 section 3.1.4). A partial date is imputed with a *DTF flag "
+        "or left missing, never here",
+    )
+
+
+def sas_date(iso: str) -> int:
+    """The SAS date of a complete ISO 8601 date: days since 1960-01-01 (negative before)."""
+    return (dt.date.fromisoformat(iso) - SAS_EPOCH).days
 
 
 def _text(dataset: Dataset, variable: Variable, where: _Where, value: Value, state: _State) -> str | None:
@@ -589,7 +640,7 @@ def _check_codelist(dataset: Dataset, variable: Variable, where: _Where, value: 
 
 
 def _storage_length(dataset: Dataset, variable: Variable) -> int:
-    if variable.data_type.numeric:
+    if variable.data_type.numeric_in_transport:
         return 8
     if variable.length:
         return variable.length
@@ -633,9 +684,17 @@ def _csv_rows(dataset: Dataset) -> Iterable[list[Value]]:
 
 def _write_xpt(dataset: Dataset, data: TransportData, path: Path) -> None:
     columns: dict[str, pd.Series] = {}
+    formats: dict[str, str] = {}
     for variable in dataset.variables:
         values = [row[variable.name] for row in dataset.rows]
-        if variable.data_type.numeric:
+        if variable.data_type is DataType.DATE:
+            # Days since 1960-01-01 as a double with the DATE9. format: what SAS, pyreadstat and the reviewers'
+            # tools read as a date. The day numbers are made here rather than handing pyreadstat date objects,
+            # whose conversion and default format vary between its versions.
+            days = [np.nan if v is None else float(sas_date(str(v))) for v in values]
+            columns[variable.name] = pd.Series(days, dtype="float64")
+            formats[variable.name] = DATE_FORMAT
+        elif variable.data_type.numeric:
             # The format's only numbers are doubles; the CSV beside it keeps the exact decimal text.
             numbers = [np.nan if v is None else float(v) for v in values]
             columns[variable.name] = pd.Series(numbers, dtype="float64")
@@ -656,6 +715,7 @@ def _write_xpt(dataset: Dataset, data: TransportData, path: Path) -> None:
         column_labels=[variable.label for variable in dataset.variables],
         table_name=dataset.name,
         file_format_version=5,
+        variable_format=formats or None,
     )
 
 

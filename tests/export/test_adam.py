@@ -23,8 +23,9 @@ from jk500db.clinical import schedule
 from jk500db.export.adam import OCCURRENCE_FLAGS, build_adam
 from jk500db.export.context import ExportContext
 from jk500db.export.datasets import Core, Dataset, Origin, Value
+from jk500db.export.sdtm import build_sdtm
 from jk500db.export.snapshot import open_snapshot
-from jk500db.models import AdverseEvent, CtcaeTerm, DrugAdministration, Infusion, Subject
+from jk500db.models import AdverseEvent, AuditEvent, CtcaeTerm, DrugAdministration, Infusion, Subject
 from jk500db.models.vocabularies import DltDecision
 
 Rows = list[dict[str, Value]]
@@ -340,3 +341,59 @@ def test_two_builds_are_identical(study: Session, tmp_path: Path) -> None:
     second = adam(study, tmp_path)
     assert [d.rows for d in first] == [d.rows for d in second]
     assert [d.variables for d in first] == [d.variables for d in second]
+
+
+def _traced(context: ExportContext) -> tuple[dict[tuple[Value, Value], tuple[Value, ...]], Dataset]:
+    """SDTM AE's (AESEQ, AEDECOD, AESTDTC) by (USUBJID, AESPID), and ADAE, built from one snapshot."""
+    ae = next(dataset for dataset in build_sdtm(context) if dataset.name == "AE")
+    _, adae = build_adam(context)
+    return {(r["USUBJID"], r["AESPID"]): (r["AESEQ"], r["AEDECOD"], r["AESTDTC"]) for r in ae.rows}, adae
+
+
+def test_adae_carries_the_sdtm_aeseq_of_the_same_event_in_every_export(study: Session, tmp_path: Path) -> None:
+    """ADaM OCCDS 1.0: AESEQ is copied from SDTM AE for traceability. Every ADAE row's AESEQ is that of the AE
+    record with the same USUBJID, AESPID, term and start: in two exports, and in an export as of a moment before an
+    event was removed, when 01-002's later events still had the numbers the removal then shifted."""
+    before = dt.datetime.fromisoformat(study.scalars(sa.select(sa.func.max(AuditEvent.occurred_at))).one())
+    set_change_context(study, system_context("pytest exports", reason="a removed AE for the AESEQ test"))
+    second = _subject(study, "01-002")
+    first_event = study.scalar(
+        sa.select(AdverseEvent).where(AdverseEvent.subject_id == second.id, AdverseEvent.ae_number == 1)
+    )
+    assert first_event is not None
+    first_event.removed_at, first_event.removed_reason = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "entered in error"
+    study.flush()
+    numbers: dict[str, dict[tuple[Value, Value], Value]] = {}
+    for name, as_of in (("live", None), ("again", None), ("before removal", before)):
+        sdtm_ae, adae = _traced(ExportContext(study, open_snapshot(study, as_of), tmp_path))
+        assert len(adae.rows) == len(sdtm_ae) > 50, name
+        assert adae.variable("AESEQ").core is Core.REQUIRED
+        for row in adae.rows:
+            aeseq, term, start = sdtm_ae[(row["USUBJID"], row["AESPID"])]
+            assert (row["AESEQ"], row["AEDECOD"], row["ASTDT"]) == (aeseq, term, start), (name, row["USUBJID"])
+        numbers[name] = {(r["USUBJID"], r["AESPID"]): r["AESEQ"] for r in adae.rows}
+    assert numbers["live"] == numbers["again"]
+    crs = (f"JK500-01-{second.subject_number}", "2")  # USUBJID is STUDYID-SITEID-SUBJID
+    assert (numbers["before removal"][crs], numbers["live"][crs]) == (2, 1)
+
+
+def test_reasons_for_discontinuation_are_the_sdtm_disposition_terms(study: Session, tmp_path: Path) -> None:
+    """ADSL.DCSREAS uses the terms of SDTM DS.DSDECOD (one table of withdrawal terms for both): 01-007 withdrawn by
+    her guardian is WITHDRAWAL BY PARENT/GUARDIAN in both."""
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    ds = next(dataset for dataset in build_sdtm(context) if dataset.name == "DS")
+    adsl, _ = build_adam(context)
+    disposition = {r["USUBJID"]: r["DSDECOD"] for r in ds.rows if r["DSCAT"] == "DISPOSITION EVENT"}
+    discontinued = [r for r in adsl.rows if r["EOSSTT"] == "DISCONTINUED"]
+    assert len(discontinued) >= 3
+    for row in discontinued:
+        assert row["DCSREAS"] == disposition[row["USUBJID"]], row["USUBJID"]
+    assert subject_row(adsl, "01-007")["DCSREAS"] == "WITHDRAWAL BY PARENT/GUARDIAN"
+
+
+def test_cell_doses_are_written_without_exponent_notation(study: Session, tmp_path: Path) -> None:
+    """The database may hand a decimal back as 1.000000E+7; the CSV and define.xml see its plain digits."""
+    adsl, _ = adam(study, tmp_path)
+    doses = [row[name] for row in adsl.rows for name in ("INFPDKG", "INF1DKG", "INFCUMKG") if row[name] is not None]
+    assert len(doses) > 20
+    assert all(isinstance(dose, Decimal) and "E" not in str(dose) for dose in doses)

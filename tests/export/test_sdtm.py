@@ -491,9 +491,15 @@ def test_ae_codes_meddra_from_the_ctcae_term_list_and_grades_crs_and_icans_with_
         assert (row["USUBJID"], str(row["AESEQ"]), "AEINVGR") in supp
     assert (crs["USUBJID"], str(crs["AESEQ"]), "AERELIL2") in supp
     assert {q for *_, q in supp} >= {"AERELIL2", "AERELLD", "AEDLTCAN"}
-    levels = {where: text for variable, where, text in sdtm["AE"].value_level if variable == "AETOXGR"}
+    levels = {level.where: level.description for level in sdtm["AE"].value_level if level.variable == "AETOXGR"}
     assert set(levels) == {"AECAT EQ 'CRS'", "AECAT EQ 'ICANS'", "AECAT NOTIN ('CRS', 'ICANS')"}
     assert "ASTCT" in levels["AECAT EQ 'CRS'"] and "CTCAE v5.0" in levels["AECAT NOTIN ('CRS', 'ICANS')"]
+    # the ASTCT grades are the system's (derived, with the rule and version), the CTCAE ones the investigator's
+    origins = {level.where: (level.origin, level.derivation) for level in sdtm["AE"].value_level}
+    assert origins["AECAT NOTIN ('CRS', 'ICANS')"] == (Origin.COLLECTED, None)
+    for where, rule in (("AECAT EQ 'CRS'", "astct2019.crs v1"), ("AECAT EQ 'ICANS'", "astct2019.icans v1")):
+        origin, derivation = origins[where]
+        assert origin is Origin.DERIVED and derivation and rule in derivation and "episode_maximum v1" in derivation
     serious = [r for r in sdtm["AE"].rows if r["AESER"] == "Y"]
     assert serious and all(any(r[c] == "Y" for c in ("AESDTH", "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE"))
                            for r in serious)  # fmt: skip
@@ -557,7 +563,8 @@ def test_vital_signs_carry_bsa_as_derived(sdtm: dict[str, Dataset]) -> None:
     bsa = [r for r in sdtm["VS"].rows if r["VSTESTCD"] == "BSA"]
     assert bsa and {(r["VSDRVFL"], r["VSORRESU"]) for r in bsa} == {("Y", "m2")}
     assert all(r["VSDRVFL"] is None for r in sdtm["VS"].rows if r["VSTESTCD"] != "BSA")
-    assert any(where == "VSTESTCD EQ 'BSA'" and "Derived" in text for _, where, text in sdtm["VS"].value_level)
+    (bsa_level,) = [level for level in sdtm["VS"].value_level if level.where == "VSTESTCD EQ 'BSA'"]
+    assert bsa_level.origin is Origin.DERIVED and bsa_level.derivation and "rule version 1" in bsa_level.derivation
 
 
 def test_response_mrd_and_disposition(sdtm: dict[str, Dataset]) -> None:

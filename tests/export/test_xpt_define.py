@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,14 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session
 
+from jk500db.clinical import astct
+from jk500db.db import create_engine
+from jk500db.derivations.adverse_events import DLT_RULE, EPISODE_RULE
+from jk500db.export.adam import build_adam
 from jk500db.export.cells import FORMULA_STARTS
 from jk500db.export.context import ExportContext
-from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
-from jk500db.export.define_xml import DEFINE_FILE, DefineError, parse_where, write_define
+from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, ValueLevel, Variable
+from jk500db.export.define_xml import DEFINE_FILE, EMPTY_EXPECTED, DefineError, parse_where, write_define
 from jk500db.export.schemas import DEFINE_21_XSD, schema
 from jk500db.export.sdtm import build_sdtm
 from jk500db.export.snapshot import open_snapshot
@@ -45,6 +51,9 @@ NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 MOMENT = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 IBM_ZERO_AS_PANDAS_READS_IT = 16.0**-65
+#: Day 0 of SAS dates (SAS Language Reference: "a SAS date value is the number of days since January 1, 1960"),
+#: written here rather than imported from the writer, so the readers' side of the check is independent.
+SAS_DAY_ZERO = dt.date(1960, 1, 1)
 
 CRS = "Cytokine release syndrome"
 ICANS = "Immune effector cell-associated neurotoxicity syndrome"
@@ -144,8 +153,8 @@ def adverse_events() -> Dataset:
             },
         ],
         value_level=[
-            ("AETOXGR", f"AEDECOD IN ('{CRS}', '{ICANS}')", "Grade by the ASTCT consensus (Lee 2019)"),
-            ("AETOXGR", f"AEDECOD NOTIN ('{CRS}', '{ICANS}')", "Grade by CTCAE v5.0"),
+            ValueLevel("AETOXGR", f"AEDECOD IN ('{CRS}', '{ICANS}')", "Grade by the ASTCT consensus (Lee 2019)"),
+            ValueLevel("AETOXGR", f"AEDECOD NOTIN ('{CRS}', '{ICANS}')", "Grade by CTCAE v5.0"),
         ],
     )
 
@@ -253,11 +262,23 @@ def unmarked(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
+def _pandas_date(value: float) -> dt.date | None:
+    """A SAS date as pandas reads it (a number of days, unformatted) as a date."""
+    if math.isnan(value):
+        return None
+    days = 0.0 if value == IBM_ZERO_AS_PANDAS_READS_IT else value  # pandas-dev/pandas#50670, as for numbers
+    assert days == int(days), f"{value} is not a whole number of days"
+    return SAS_DAY_ZERO + dt.timedelta(days=int(days))
+
+
 def assert_transport_equals_csv(xpt: Path, csv_path: Path, dataset: Dataset) -> None:
-    """Both readers give back the CSV's values: numbers as the double nearest the CSV's decimal, text unchanged."""
+    """Both readers give back the CSV's values: numbers as the double nearest the CSV's decimal, text unchanged,
+    dates (numeric SAS dates with the format DATE9. in the transport file) as the day the CSV's ISO 8601 text names."""
     rows = read_csv(csv_path)
     by_pyreadstat, meta = pyreadstat.read_xport(str(xpt))
     by_pandas = pd.read_sas(xpt, format="xport", encoding="ascii")
+    with pd.read_sas(xpt, format="xport", encoding="ascii", iterator=True) as xport:
+        pandas_formats = {f["name"].decode(): (f["nform"].decode(), f["nfl"]) for f in xport.fields}
     assert meta.table_name == dataset.name
     assert meta.file_label == dataset.label
     assert meta.column_labels == [variable.label for variable in dataset.variables]
@@ -275,7 +296,18 @@ def assert_transport_equals_csv(xpt: Path, csv_path: Path, dataset: Dataset) -> 
             cells = [row[variable.name] for row in expected]
             values = frame[variable.name].tolist()
             where = f"{reader} {dataset.name}.{variable.name}"
-            if variable.data_type.numeric:
+            if variable.data_type is DataType.DATE:
+                assert meta.readstat_variable_types[variable.name] == "double", where
+                assert meta.original_variable_types[variable.name] == "DATE9", where
+                assert pandas_formats[variable.name] == ("DATE", 9), where
+                wanted_dates = [None if cell == "" else dt.date.fromisoformat(cell) for cell in cells]
+                if reader == "pandas":
+                    read = [_pandas_date(value) for value in values]
+                else:  # pyreadstat applies the DATE9. format: dates, and NaN for a missing one
+                    read = [value if isinstance(value, dt.date) else None for value in values]
+                    assert all(isinstance(value, dt.date) or math.isnan(value) for value in values), where
+                assert read == wanted_dates, where
+            elif variable.data_type.numeric:
                 assert meta.readstat_variable_types[variable.name] == "double"
                 wanted = [None if cell == "" else float(Decimal(cell)) for cell in cells]
                 if reader == "pandas":
@@ -388,7 +420,7 @@ def test_split_pieces_join_a_builders_supp_dataset_in_key_order(tmp_path: Path) 
                "QNAM": "AEDLT", "QLABEL": "Dose-Limiting Toxicity", "QVAL": "N", "QORIG": "Assigned"},
               {"STUDYID": "JK500", "RDOMAIN": "AE", "USUBJID": "JK500-01-01-001", "IDVAR": "AESEQ", "IDVARVAL": "1",
                "QNAM": "AEDLT", "QLABEL": "Dose-Limiting Toxicity", "QVAL": "Y", "QORIG": "Assigned"}],
-        value_level=[("QVAL", "QNAM EQ 'AEDLT'", "Dose-limiting toxicity, as the investigator decided")],
+        value_level=[ValueLevel("QVAL", "QNAM EQ 'AEDLT'", "Dose-limiting toxicity, as the investigator decided")],
     )  # fmt: skip
     datasets = [adverse_events(), builder_supp]
     data = prepare(datasets)
@@ -687,7 +719,7 @@ def test_alternatives_become_several_where_clause_refs_and_null_an_empty_check_v
 ) -> None:
     """Define-XML 2.1: several def:WhereClauseRef on one value-level item apply when any holds."""
     ae = adverse_events()
-    ae.value_level = [("AETOXGR", "AEDECOD EQ 'Fever' OR AETOXGR IS NULL", "Graded by CTCAE or not graded")]
+    ae.value_level = [ValueLevel("AETOXGR", "AEDECOD EQ 'Fever' OR AETOXGR IS NULL", "Graded by CTCAE or not graded")]
     document = etree.parse(str(write_define_for([ae], tmp_path)))
     assert define_schema.validate(document), define_schema.error_log
     refs = document.xpath("//def:ValueListDef[@OID='VL.AE.AETOXGR']//def:WhereClauseRef/@WhereClauseOID", namespaces=NS)
@@ -696,14 +728,21 @@ def test_alternatives_become_several_where_clause_refs_and_null_an_empty_check_v
     assert empty.get("Comparator") == "EQ" and empty.xpath("string(odm:CheckValue)", namespaces=NS) == ""
 
 
+def _levels(*levels: ValueLevel) -> Any:
+    return lambda dataset: setattr(dataset, "value_level", list(levels))
+
+
 @pytest.mark.parametrize(
     ("change", "variable", "rule"),
     [
-        (lambda d: setattr(d, "value_level", [("AETOXGR", "AEDECOD LIKE 'Fever%'", "x")]), "AETOXGR",
-         "not an ODM comparator"),
-        (lambda d: setattr(d, "value_level", [("AETOXGR", "AEREL EQ 'Y'", "x")]), "AETOXGR", "tests AEREL"),
-        (lambda d: setattr(d, "value_level", [("AEREL", "AEDECOD EQ 'Fever'", "x")]), "AEREL", "not a variable"),
-        (lambda d: setattr(d, "value_level", [("AETOXGR", "CRSFL and ICANSFL null", "x")]), "AETOXGR", "IS NULL"),
+        (_levels(ValueLevel("AETOXGR", "AEDECOD LIKE 'Fever%'", "x")), "AETOXGR", "not an ODM comparator"),
+        (_levels(ValueLevel("AETOXGR", "AEREL EQ 'Y'", "x")), "AETOXGR", "tests AEREL"),
+        (_levels(ValueLevel("AEREL", "AEDECOD EQ 'Fever'", "x")), "AEREL", "not a variable"),
+        (_levels(ValueLevel("AETOXGR", "CRSFL and ICANSFL null", "x")), "AETOXGR", "IS NULL"),
+        (_levels(ValueLevel("AETOXGR", "AEDECOD EQ 'Fever'", "x", Origin.DERIVED)), "AETOXGR",
+         "Derived but has no derivation text"),
+        (_levels(ValueLevel("AETOXGR", "AEDECOD EQ 'Fever'", "x", Origin.PREDECESSOR)), "AETOXGR",
+         "Predecessor but names none"),
         (lambda d: d.variables.__setitem__(3, v("AESEQ", "Sequence Number", DataType.INTEGER, Core.REQUIRED,
                                                   origin=Origin.DERIVED)), "AESEQ", "no derivation text"),
         (lambda d: (setattr(d, "dataset_class", "ADVERSE EVENTS"), d.rows.pop(0)), "dataset class",
@@ -735,6 +774,140 @@ def test_adam_define_uses_the_analysis_purpose_and_the_as_of_moment(
     assert document.getroot().get("AsOfDateTime") == "2024-04-01T12:00:00Z"
 
 
+# --- dates, value-level origins, comments ------------------------------------------------------------------------
+
+#: Long enough that a record is more than 80 bytes, which pandas needs to read every record (see the helper above).
+REASON = "Withdrawal by parent/guardian after the third infusion"
+
+
+def analysis_dates() -> Dataset:
+    """An ADSL with two *DT variables: a date in 2024, SAS day 0 (1960-01-01), a day before it, a leap day."""
+    return Dataset(
+        "ADSL", "Subject-Level Analysis Dataset", "SUBJECT LEVEL ANALYSIS DATASET", "One record per subject",
+        ("STUDYID", "USUBJID"),
+        [v("STUDYID", "Study Identifier", core=Core.REQUIRED, origin=Origin.PREDECESSOR, derivation="DM.STUDYID"),
+         v("USUBJID", "Unique Subject Identifier", core=Core.REQUIRED, origin=Origin.PREDECESSOR,
+           derivation="DM.USUBJID"),
+         v("TRTSDT", "Date of First Exposure to Treatment", DataType.DATE, origin=Origin.DERIVED,
+           derivation="Date of the first dose"),
+         v("DTHDT", "Date of Death", DataType.DATE, origin=Origin.DERIVED, derivation="death.death_date"),
+         v("DCSREAS", "Reason for Discontinuation from Study", origin=Origin.DERIVED, derivation="end_of_study")],
+        [{"STUDYID": "JK500", "USUBJID": "JK500-01-01-001", "TRTSDT": "2024-03-11", "DTHDT": None, "DCSREAS": REASON},
+         {"STUDYID": "JK500", "USUBJID": "JK500-01-01-002", "TRTSDT": "1960-01-01", "DTHDT": "1959-12-31",
+          "DCSREAS": REASON},
+         {"STUDYID": "JK500", "USUBJID": "JK500-01-01-003", "TRTSDT": "2024-02-29", "DTHDT": "2099-12-31",
+          "DCSREAS": REASON}],
+    )  # fmt: skip
+
+
+def test_dates_are_numeric_sas_dates_in_the_transport_file_and_iso_8601_text_in_the_csv(tmp_path: Path) -> None:
+    """ADaMIG 1.3 section 3.1.4: *DT variables are numeric dates, formatted to be human-readable (DATE9.). The CSV
+    keeps ISO 8601 text; both readers give the same days back from the transport file."""
+    write_datasets([analysis_dates()], tmp_path, stamped_at=MOMENT)
+    assert [row["TRTSDT"] for row in read_csv(tmp_path / "adsl.csv")] == ["2024-03-11", "1960-01-01", "2024-02-29"]
+    assert [row["DTHDT"] for row in read_csv(tmp_path / "adsl.csv")] == ["", "1959-12-31", "2099-12-31"]
+    raw, meta = pyreadstat.read_xport(str(tmp_path / "adsl.xpt"), disable_datetime_conversion=True)
+    # 2024-03-11: 64 years after 1960-01-01 (16 leap days among them), then January, 29 February days and 10 more
+    assert list(raw["TRTSDT"]) == [float(64 * 365 + 16 + 31 + 29 + 10), 0.0, float(64 * 365 + 16 + 31 + 28)]
+    assert list(raw["DTHDT"])[1:] == [-1.0, float((dt.date(2099, 12, 31) - SAS_DAY_ZERO).days)]
+    assert meta.variable_storage_width["TRTSDT"] == 8
+    assert_transport_equals_csv(tmp_path / "adsl.xpt", tmp_path / "adsl.csv", analysis_dates())
+
+
+@pytest.mark.parametrize("value", ["2024-03", "2024", "2024-02-30", "20240311", "2024-03-11T10:00Z", 20240311])
+def test_a_date_variable_takes_only_a_complete_iso_8601_date(tmp_path: Path, value: Value) -> None:
+    """A SAS date holds a whole day: a partial date is imputed (with a *DTF flag) or left missing by the builder,
+    never by the writer; a time or a number is not a date."""
+    with pytest.raises(TransportLimitError) as refused:
+        write_datasets([_with_value(analysis_dates(), "TRTSDT", value)], tmp_path / "out")
+    assert (refused.value.table, refused.value.field) == ("ADSL", "TRTSDT")
+    assert "complete ISO 8601 date" in refused.value.rule and "*DTF" in refused.value.rule
+    assert not (tmp_path / "out").exists()
+
+
+def test_define_xml_describes_dates_as_sas_dates_with_the_date9_format(
+    tmp_path: Path, define_schema: etree.XMLSchema
+) -> None:
+    """Define-XML 2.1: what the transport file holds, an integer (days) with def:DisplayFormat DATE9.; one shared
+    comment says the CSV holds the same dates as ISO 8601 text."""
+    document = etree.parse(str(write_define_for([analysis_dates()], tmp_path, standard="ADaMIG 1.3")))
+    assert define_schema.validate(document), define_schema.error_log
+    assert_references_resolve(document)
+    comments = set()
+    for name in ("TRTSDT", "DTHDT"):
+        (item,) = document.xpath(f"//odm:ItemDef[@OID='IT.ADSL.{name}']", namespaces=NS)
+        assert (item.get("DataType"), item.get(f"{{{NS['def']}}}DisplayFormat")) == ("integer", "DATE9.")
+        comments.add(item.get(f"{{{NS['def']}}}CommentOID"))
+    assert document.xpath("//odm:ItemDef[@OID='IT.ADSL.DTHDT']/@Length", namespaces=NS) == ["5"]  # 1959-12-31: -1
+    (comment,) = comments
+    text = document.xpath(f"string(//def:CommentDef[@OID='{comment}'])", namespaces=NS)
+    assert "ISO 8601" in text and "CSV" in text and "DATE9." in text
+    (reason,) = document.xpath("//odm:ItemDef[@OID='IT.ADSL.DCSREAS']", namespaces=NS)
+    assert reason.get("DataType") == "text" and reason.get(f"{{{NS['def']}}}DisplayFormat") is None
+
+
+def _value_level_items(document: Any, value_list: str) -> list[tuple[str, str | None, str]]:
+    """(origin type, method text, description) of each value-level ItemDef of a ValueListDef, in order."""
+    described = []
+    for ref in document.xpath(f"//def:ValueListDef[@OID='{value_list}']/odm:ItemRef", namespaces=NS):
+        (item,) = document.xpath(f"//odm:ItemDef[@OID='{ref.get('ItemOID')}']", namespaces=NS)
+        (origin,) = item.xpath("def:Origin/@Type", namespaces=NS)
+        method = ref.get("MethodOID")
+        text = None
+        if method is not None:
+            (definition,) = document.xpath(f"//odm:MethodDef[@OID='{method}']", namespaces=NS)
+            text = definition.xpath("string(odm:Description/odm:TranslatedText)", namespaces=NS)
+        described.append((origin, text, item.xpath("string(odm:Description)", namespaces=NS).strip()))
+    return described
+
+
+def test_a_value_level_entry_carries_its_own_origin_and_method(
+    tmp_path: Path, define_schema: etree.XMLSchema
+) -> None:
+    """A grade derived by the system among grades the investigator gave: the value-level ItemDef says Derived,
+    and its ItemRef in the ValueListDef points at a MethodDef of its own; the collected entry has none."""
+    ae = adverse_events()
+    ae.value_level = [
+        ValueLevel("AETOXGR", f"AEDECOD IN ('{CRS}', '{ICANS}')", "ASTCT 2019 grade", Origin.DERIVED,
+                   "The highest ASTCT 2019 grade of the episode's assessments (astct2019.episode_maximum v1)"),
+        ValueLevel("AETOXGR", f"AEDECOD NOTIN ('{CRS}', '{ICANS}')", "CTCAE v5.0 grade", Origin.COLLECTED),
+    ]  # fmt: skip
+    document = etree.parse(str(write_define_for([ae], tmp_path)))
+    assert define_schema.validate(document), define_schema.error_log
+    assert_references_resolve(document)
+    assert _value_level_items(document, "VL.AE.AETOXGR") == [
+        ("Derived", "The highest ASTCT 2019 grade of the episode's assessments (astct2019.episode_maximum v1)",
+         "ASTCT 2019 grade"),
+        ("Collected", None, "CTCAE v5.0 grade"),
+    ]  # fmt: skip
+    # the variable itself keeps its own origin
+    assert document.xpath("//odm:ItemDef[@OID='IT.AE.AETOXGR']/def:Origin/@Type", namespaces=NS) == ["Collected"]
+
+
+def test_an_expected_variable_without_values_carries_a_comment_saying_why(tmp_path: Path) -> None:
+    """SDTMIG 3.4 section 4.1.5: an Expected variable is present even when empty; define.xml says why: the
+    variable's own reason when it gives one, else that no record has a value. A filled one needs no comment."""
+    lab = lab_results()
+    lab.variables += [
+        v("LBNRIND", "Reference Range Indicator", core=Core.EXPECTED),
+        v("LBLOBXFL", "Last Observation Before Exposure Flag", core=Core.EXPECTED,
+          comment="Not collected on the JK500 laboratory form."),
+    ]  # fmt: skip
+    for row in lab.rows:
+        row.update(LBNRIND=None, LBLOBXFL=None)
+    document = etree.parse(str(write_define_for([lab], tmp_path)))
+    assert_references_resolve(document)
+
+    def comment(name: str) -> str | None:
+        (item,) = document.xpath(f"//odm:ItemDef[@OID='IT.LB.{name}']", namespaces=NS)
+        oid = item.get(f"{{{NS['def']}}}CommentOID")
+        return None if oid is None else document.xpath(f"string(//def:CommentDef[@OID='{oid}'])", namespaces=NS)
+
+    assert comment("LBLOBXFL") is not None and "Not collected on the JK500 laboratory form." in str(comment("LBLOBXFL"))
+    assert "No record of this dataset has a value" in str(comment("LBNRIND"))
+    assert comment("LBORRES") is None  # Expected, with values
+
+
 # --- on the export study (SQLite and PostgreSQL) -------------------------------------------------------------------
 
 
@@ -751,28 +924,134 @@ def test_the_snapshot_moment_is_the_newest_included_audit_event(study: Session, 
     assert snapshot_moment(ExportContext(study, open_snapshot(study, before_any_data), tmp_path)) == FIXED_MOMENT
 
 
-def test_the_real_sdtm_datasets_of_the_study_write_read_back_and_validate(
-    study: Session, tmp_path: Path, define_schema: etree.XMLSchema
-) -> None:
-    """SDTMIG 3.4 datasets as SAS transport v5 + CSV + Define-XML 2.1, end to end on the export study."""
-    context = ExportContext(study, open_snapshot(study), tmp_path)
-    datasets = build_sdtm(context)
+@dataclass
+class Written:
+    """A standard's datasets as built from the export study, the files written from them and define.xml."""
+
+    datasets: list[Dataset]
+    paths: dict[str, Path]
+    document: Any
+    moment: dt.datetime
+
+
+def _write_standard(context: ExportContext, datasets: list[Dataset], standard: str, folder: Path) -> Written:
     moment = snapshot_moment(context)
-    paths = {path.name: path for path in write_datasets(datasets, tmp_path, stamped_at=moment)}
+    paths = {path.name: path for path in write_datasets(datasets, folder, stamped_at=moment)}
     define = write_define(
-        datasets, tmp_path, study_name="JK500", protocol_name="JK500-01", description="JK500 NK cells", created=moment
-    )
-    document = etree.parse(str(define))
+        datasets, folder, study_name="JK500", protocol_name="JK500-01", description="JK500 NK cells", created=moment,
+        standard=standard,
+    )  # fmt: skip
+    return Written(datasets, paths, etree.parse(str(define)), moment)
+
+
+@pytest.fixture(scope="module")
+def exported(study_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Written]]:
+    """SDTM and ADaM of the export study written once per engine, for the read-only tests below."""
+    engine = create_engine(study_url)
+    folder = tmp_path_factory.mktemp("cdisc")
+    try:
+        with Session(engine) as session:
+            context = ExportContext(session, open_snapshot(session), folder)
+            yield {
+                "SDTM": _write_standard(context, build_sdtm(context), "SDTMIG 3.4", folder / "sdtm"),
+                "ADaM": _write_standard(context, build_adam(context), "ADaMIG 1.3", folder / "adam"),
+            }
+            session.rollback()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("standard", ["SDTM", "ADaM"])
+def test_the_real_datasets_of_the_study_write_read_back_and_validate(
+    exported: dict[str, Written], define_schema: etree.XMLSchema, standard: str
+) -> None:
+    """SDTMIG 3.4 and ADaMIG 1.3 datasets as SAS transport v5 + CSV + Define-XML 2.1, end to end on the export
+    study: both readers give every file back equal to its CSV (ADaM's dates as SAS dates)."""
+    written = exported[standard]
+    document = written.document
     assert define_schema.validate(document), define_schema.error_log
     assert_references_resolve(document)
-    written = [dataset for dataset in prepare(datasets).datasets if dataset.rows]
-    assert {"AE", "DM", "EX", "LB", "TS", "SUPPAE"} <= {dataset.name for dataset in written}
-    for dataset in written:
-        assert_transport_equals_csv(paths[f"{dataset.name.lower()}.xpt"], paths[f"{dataset.name.lower()}.csv"], dataset)
-        _, meta = pyreadstat.read_xport(str(paths[f"{dataset.name.lower()}.xpt"]), metadataonly=True)
-        assert meta.creation_time == moment.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+    datasets = [dataset for dataset in prepare(written.datasets).datasets if dataset.rows]
+    expected = {"AE", "DM", "EX", "LB", "TS", "SUPPAE"} if standard == "SDTM" else {"ADSL", "ADAE"}
+    assert expected <= {dataset.name for dataset in datasets}
+    for dataset in datasets:
+        xpt, csv_path = written.paths[f"{dataset.name.lower()}.xpt"], written.paths[f"{dataset.name.lower()}.csv"]
+        assert_transport_equals_csv(xpt, csv_path, dataset)
+        _, meta = pyreadstat.read_xport(str(xpt), metadataonly=True)
+        assert meta.creation_time == written.moment.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
     hrefs = document.xpath("//def:leaf/@xlink:href", namespaces={**NS, "xlink": "http://www.w3.org/1999/xlink"})
-    assert sorted(hrefs) == sorted(name for name in paths if name.endswith(".xpt"))
+    assert sorted(hrefs) == sorted(name for name in written.paths if name.endswith(".xpt"))
+
+
+def test_adam_dates_are_sas_dates_in_define_xml_and_iso_8601_in_the_csv(exported: dict[str, Written]) -> None:
+    """Every ADaM *DT variable (ADaMIG 1.3 section 3.1.4) is a date: integer with DATE9. in define.xml, a complete
+    ISO 8601 date in the CSV; every date variable's name ends in DT."""
+    written = exported["ADaM"]
+    checked = 0
+    for dataset in written.datasets:
+        dates = [variable.name for variable in dataset.variables if variable.data_type is DataType.DATE]
+        assert dates == [variable.name for variable in dataset.variables if variable.name.endswith("DT")]
+        for row in read_csv(written.paths[f"{dataset.name.lower()}.csv"]):
+            for name in dates:
+                assert row[name] == "" or dt.date.fromisoformat(row[name]).isoformat() == row[name]
+                checked += row[name] != ""
+        for name in dates:
+            (item,) = written.document.xpath(f"//odm:ItemDef[@OID='IT.{dataset.name}.{name}']", namespaces=NS)
+            assert (item.get("DataType"), item.get(f"{{{NS['def']}}}DisplayFormat")) == ("integer", "DATE9.")
+    assert checked > 100
+
+
+def test_define_gives_astct_grades_the_derived_origin_and_ctcae_grades_the_collected_one(
+    exported: dict[str, Written],
+) -> None:
+    """The ASTCT 2019 grades of CRS and ICANS episodes are computed by the system (jk500db.clinical.astct, episode
+    maximum stored with its rule): Derived, with a method naming the rule and its version. Every other AE grade is
+    the investigator's CTCAE grade from the AE form: Collected. A derived SUPPAE qualifier has its method too."""
+    document = exported["SDTM"].document
+    crs, icans, ctcae = _value_level_items(document, "VL.AE.AETOXGR")
+    episode = f"{EPISODE_RULE} v{astct.RULE_VERSION}"
+    assert crs[0] == icans[0] == "Derived"
+    assert crs[1] is not None and episode in crs[1] and f"{astct.CRS_RULE_ID} v{astct.RULE_VERSION}" in crs[1]
+    assert icans[1] is not None and episode in icans[1] and f"{astct.ICANS_RULE_ID} v{astct.RULE_VERSION}" in icans[1]
+    assert ctcae[:2] == ("Collected", None) and "CTCAE v5.0" in ctcae[2]
+    where = document.xpath("//def:WhereClauseDef[@OID='WC.AE.AETOXGR.CRS']/odm:RangeCheck", namespaces=NS)
+    assert [(w.get(f"{{{NS['def']}}}ItemOID"), w.xpath("string(odm:CheckValue)", namespaces=NS)) for w in where] == [
+        ("IT.AE.AECAT", "CRS")
+    ]
+    qualifiers = dict(
+        zip(
+            document.xpath("//def:ValueListDef[@OID='VL.SUPPAE.QVAL']/odm:ItemRef/@ItemOID", namespaces=NS),
+            _value_level_items(document, "VL.SUPPAE.QVAL"),
+            strict=True,
+        )
+    )
+    candidate = qualifiers["IT.SUPPAE.QVAL.AEDLTCAN"]
+    assert candidate[0] == "Derived" and candidate[1] is not None and DLT_RULE in candidate[1]
+    assert qualifiers["IT.SUPPAE.QVAL.AEDLT"][:2] == ("Collected", None)
+
+
+def test_every_expected_variable_that_no_record_fills_says_why_in_define(exported: dict[str, Written]) -> None:
+    """SDTMIG 3.4 section 4.1.5: Expected variables stay present when empty (DM.RACE is not collected); each such
+    variable of the study has a def:CommentDef giving its own reason, not merely that it is empty."""
+    written = exported["SDTM"]
+    document = written.document
+    empty = [
+        (dataset.name, variable.name)
+        for dataset in prepare(written.datasets).datasets
+        if dataset.rows
+        for variable in dataset.variables
+        if variable.core is Core.EXPECTED and all(row[variable.name] is None for row in dataset.rows)
+    ]
+    assert ("DM", "RACE") in empty and len(empty) >= 10
+    reasons = {}
+    for name, variable in empty:
+        (item,) = document.xpath(f"//odm:ItemDef[@OID='IT.{name}.{variable}']", namespaces=NS)
+        oid = item.get(f"{{{NS['def']}}}CommentOID")
+        assert oid is not None, f"{name}.{variable} is empty without a comment"
+        (comment,) = document.xpath(f"//def:CommentDef[@OID='{oid}']", namespaces=NS)
+        reasons[(name, variable)] = comment.xpath("string(odm:Description/odm:TranslatedText)", namespaces=NS)
+        assert reasons[(name, variable)] and reasons[(name, variable)] != EMPTY_EXPECTED, (name, variable)
+    assert reasons[("DM", "RACE")].startswith("Not collected")
 
 
 def test_a_codelist_with_nothing_to_list_is_left_out_with_its_references(tmp_path: Path) -> None:

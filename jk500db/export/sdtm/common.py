@@ -36,7 +36,7 @@ from typing import Any
 
 from jk500db.clinical.schedule import age_in_years, sdtm_study_day
 from jk500db.export.context import ExportContext, SubjectKeys
-from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
+from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, ValueLevel, Variable
 from jk500db.export.snapshot import Row
 
 SDTMIG_VERSION = "3.4"
@@ -171,9 +171,13 @@ def var(
     codelist: str | None = None,
     values: Iterable[str] = (),
     length: int | None = None,
+    comment: str | None = None,
 ) -> Variable:
-    """One variable's metadata; ``values`` are the codelist terms planned for this study (SDTMIG 3.4 §4.3.3)."""
-    return Variable(name, label, data_type, core, origin, derivation, codelist, tuple(dict.fromkeys(values)), length)
+    """One variable's metadata; ``values`` are the codelist terms planned for this study (SDTMIG 3.4 §4.3.3);
+    ``comment`` is what define.xml says beside origin and method, above all why an Expected variable is empty."""
+    return Variable(
+        name, label, data_type, core, origin, derivation, codelist, tuple(dict.fromkeys(values)), length, comment
+    )
 
 
 STUDY_DAY_RULE = (
@@ -815,8 +819,11 @@ class SuppCollector:
                     "QVAL": chunk, "QORIG": qualifier.origin.value, "QEVAL": qualifier.evaluator,
                 })  # fmt: skip
         rows.sort(key=lambda r: (r["USUBJID"], int(str(r["IDVARVAL"])), str(r["QNAM"])))
+        # each qualifier's own origin (QORIG): a derived one (AEDLTCAN) gets its own method in define.xml
         value_level = [
-            ("QVAL", f"QNAM EQ '{q.qnam}'", q.summary())
+            ValueLevel("QVAL", f"QNAM EQ '{q.qnam}'", q.summary(), q.origin,
+                       (q.description or f"{q.qlabel}, as the database's derivation stored it with the derived "
+                        "value.") if q.origin is DERIVED else None)
             for q in sorted(self.qualifiers.values(), key=lambda q: q.qnam)
         ]  # fmt: skip
         return Dataset(
@@ -846,7 +853,9 @@ def supp_variables(domain: str, qualifiers: Iterable[Qualifier], qnams: Iterable
         var("QLABEL", "Qualifier Variable Label", core=REQ, origin=ASSIGNED),
         var("QVAL", "Data Value", core=REQ, origin=COLLECTED),
         var("QORIG", "Origin", core=REQ, origin=ASSIGNED, values=[q.origin.value for q in defined]),
-        var("QEVAL", "Evaluator", core=EXP, origin=ASSIGNED, codelist="EVAL", values=evaluators),
+        var("QEVAL", "Evaluator", core=EXP, origin=ASSIGNED, codelist="EVAL", values=evaluators,
+            comment="The evaluator of a subjective qualifier (the investigator's judgement); null for objective, "
+            "collected or derived values, as SDTMIG 3.4 §8.4.1 says."),
     ]  # fmt: skip
 
 
@@ -883,7 +892,7 @@ def finish(
     natural_key: Callable[[Record], Sequence[Value]],
     study: SdtmStudy,
     supp: SuppCollector | None = None,
-    value_level: list[tuple[str, str, str]] | None = None,
+    value_level: list[ValueLevel] | None = None,
 ) -> list[Dataset]:
     """Number a general-class domain's records and return the domain (and its SUPP--, when it has records).
 

@@ -14,8 +14,10 @@ of AETOXGR states it for define.xml, and SUPPAE keeps the investigator's own gra
 
 from __future__ import annotations
 
+from jk500db.clinical import astct
 from jk500db.derivations.adverse_events import DLT_RULE, EPISODE_RULE
-from jk500db.export.datasets import Dataset
+from jk500db.derivations.provenance import rule_label
+from jk500db.export.datasets import Dataset, ValueLevel
 from jk500db.export.sdtm.common import (
     ASSIGNED,
     COLLECTED,
@@ -48,6 +50,10 @@ from jk500db.export.snapshot import Row
 CRS, ICANS = "CRS", "ICANS"
 ASTCT = "ASTCT 2019 consensus grading (Lee et al., Biol Blood Marrow Transplant 2019;25:625-638)"
 CTCAE = "NCI CTCAE v5.0 (27 November 2017)"
+#: The rules (with the versions the database runs) behind the ASTCT grades of CRS and ICANS episodes.
+EPISODE = rule_label(EPISODE_RULE, astct.RULE_VERSION)
+CRS_GRADE_RULE = rule_label(astct.CRS_RULE_ID, astct.RULE_VERSION)
+ICANS_GRADE_RULE = rule_label(astct.ICANS_RULE_ID, astct.RULE_VERSION)
 
 #: AE causality (sponsor's five-point scale, AEREL has no CDISC codelist).
 RELATEDNESS = ("NOT RELATED", "UNLIKELY", "POSSIBLE", "PROBABLE", "DEFINITE")
@@ -71,6 +77,11 @@ SERIOUSNESS = (
     ("AESMIE", "serious_medically_important", "Other Medically Important Serious Event"),
 )
 MEDDRA_NOTE = "MedDRA as published with the CTCAE v5.0 term list (NCI)"
+#: Why the MedDRA HLT and HLGT variables are empty.
+NO_HLT = (
+    "Null for every event: adverse events are coded to CTCAE v5.0 terms, whose NCI list gives each term's MedDRA code "
+    "and SOC but no High Level Term or High Level Group Term, and the database holds no other MedDRA hierarchy."
+)
 
 AE_VARIABLES = [
     *identifiers("AE"),
@@ -83,13 +94,13 @@ AE_VARIABLES = [
         derivation="The CTCAE v5.0 term chosen on the CRF (a MedDRA term)"),
     var("AEPTCD", "Preferred Term Code", INTEGER, EXP, DERIVED, codelist="MedDRA", derivation=MEDDRA_NOTE),
     var("AEHLT", "High Level Term", TEXT, EXP, DERIVED, codelist="MedDRA",
-        derivation="Not in the CTCAE term list: null (no MedDRA coding beyond CTCAE)"),
+        derivation="Not in the CTCAE term list: null (no MedDRA coding beyond CTCAE)", comment=NO_HLT),
     var("AEHLTCD", "High Level Term Code", INTEGER, EXP, DERIVED, codelist="MedDRA",
-        derivation="Not in the CTCAE term list: null"),
+        derivation="Not in the CTCAE term list: null", comment=NO_HLT),
     var("AEHLGT", "High Level Group Term", TEXT, EXP, DERIVED, codelist="MedDRA",
-        derivation="Not in the CTCAE term list: null"),
+        derivation="Not in the CTCAE term list: null", comment=NO_HLT),
     var("AEHLGTCD", "High Level Group Term Code", INTEGER, EXP, DERIVED, codelist="MedDRA",
-        derivation="Not in the CTCAE term list: null"),
+        derivation="Not in the CTCAE term list: null", comment=NO_HLT),
     var("AECAT", "Category for Adverse Event", TEXT, PERM, DERIVED, values=(CRS, ICANS),
         derivation="CRS or ICANS for an episode graded from its linked CRS or ICANS assessments by ASTCT 2019; "
         f"null for other events. Rule {rule('aecat')}"),
@@ -110,7 +121,8 @@ AE_VARIABLES = [
           derivation="Populated for serious events only") for name, _, label in SERIOUSNESS],
     var("AETOXGR", "Standard Toxicity Grade", TEXT, PERM, COLLECTED, values=("1", "2", "3", "4", "5"),
         derivation=f"{CTCAE} grade given by the investigator; for CRS and ICANS episodes (AECAT) the {ASTCT} grade "
-        f"derived from the episode's assessments ({EPISODE_RULE} v1). See the value-level metadata."),
+        f"derived from the episode's assessments ({EPISODE}). See the value-level metadata, which gives each its "
+        "origin."),
     epoch_variable("AESTDTC"),
     var("AESTDTC", "Start Date/Time of Adverse Event", DTC, EXP, COLLECTED),
     var("AEENDTC", "End Date/Time of Adverse Event", DTC, EXP, COLLECTED),
@@ -176,20 +188,46 @@ def build_ae(study: SdtmStudy) -> list[Dataset]:
     )  # fmt: skip
 
 
-def ae_value_level() -> list[tuple[str, str, str]]:
-    """Which AE terms are graded with ASTCT 2019 (CRS, ICANS) and which with CTCAE v5.0 (define.xml)."""
+def ae_value_level() -> list[ValueLevel]:
+    """Which AE terms are graded with ASTCT 2019 (CRS, ICANS) and which with CTCAE v5.0, with each one's origin.
+
+    The ASTCT grades are the system's: jk500db.clinical.astct grades every CRS or ICANS assessment from its
+    recorded signs, and the episode's grade is the highest of them (jk500db.derivations.adverse_events), stored with
+    the rule and version; staff never type it (the investigator's own grade is SUPPAE.AEINVGR). So they are
+    Derived, with the rule as the method. Every other grade is the investigator's clinical judgement against the
+    CTCAE v5.0 term's grade texts, entered on the AE form (adverse_event.grade): Collected. (The database grades
+    laboratory values by CTCAE itself, but those derived grades are LB.LBTOXGR, not AE records.)
+    """
+    crs_method = (
+        f"AETOXGR = the highest ASTCT 2019 CRS grade among the CRS assessments linked to the adverse event "
+        f"({EPISODE}); each assessment graded by {CRS_GRADE_RULE} from fever, hypotension and vasopressors, and "
+        "oxygen support (jk500db.clinical.astct)."
+    )
+    icans_method = (
+        f"AETOXGR = the highest ASTCT 2019 ICANS grade among the ICANS assessments linked to the adverse event "
+        f"({EPISODE}); each assessment graded by {ICANS_GRADE_RULE} from the ICE score (age 12 and over) or the "
+        "CAPD (under 12), consciousness, seizures, motor findings and cerebral oedema (jk500db.clinical.astct)."
+    )
     return [
-        ("AETOXGR", f"AECAT EQ '{CRS}'",
-         f"Cytokine release syndrome (AEDECOD 'Cytokine release syndrome'): {ASTCT} CRS grade, the highest ASTCT "
-         f"grade of the episode's CRS assessments. Origin Derived ({EPISODE_RULE} v1 over astct2019.crs v1)."),
-        ("AETOXGR", f"AECAT EQ '{ICANS}'",
-         f"Immune effector cell-associated neurotoxicity syndrome (CTCAE v5.0 has no ICANS term: AEDECOD "
-         f"'Nervous system disorders - Other, specify', AETERM names ICANS): {ASTCT} ICANS grade (ICE score from age "
-         f"12, CAPD below), the highest of the episode's ICANS assessments. Origin Derived ({EPISODE_RULE} v1 over "
-         f"astct2019.icans v1)."),
-        ("AETOXGR", f"AECAT NOTIN ('{CRS}', '{ICANS}')",
-         f"Every other term: {CTCAE} grade as the investigator assessed it (worst grade of the event). Origin "
-         "Collected."),
+        ValueLevel(
+            "AETOXGR", f"AECAT EQ '{CRS}'",
+            f"Cytokine release syndrome (AEDECOD 'Cytokine release syndrome'): {ASTCT} CRS grade, the highest ASTCT "
+            f"grade of the episode's CRS assessments, derived by the system ({EPISODE}).",
+            DERIVED, crs_method,
+        ),
+        ValueLevel(
+            "AETOXGR", f"AECAT EQ '{ICANS}'",
+            f"Immune effector cell-associated neurotoxicity syndrome (CTCAE v5.0 has no ICANS term: AEDECOD "
+            f"'Nervous system disorders - Other, specify', AETERM names ICANS): {ASTCT} ICANS grade (ICE score from "
+            f"age 12, CAPD below), the highest of the episode's ICANS assessments, derived by the system ({EPISODE}).",
+            DERIVED, icans_method,
+        ),
+        ValueLevel(
+            "AETOXGR", f"AECAT NOTIN ('{CRS}', '{ICANS}')",
+            f"Every other term: {CTCAE} grade as the investigator assessed it on the AE form (worst grade of the "
+            "event).",
+            COLLECTED,
+        ),
     ]  # fmt: skip
 
 

@@ -9,8 +9,10 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
+from jk500db.clinical import eln
 from jk500db.clinical.eligibility import CRITERIA_TEXT
-from jk500db.export.datasets import Core, Dataset, Variable
+from jk500db.derivations.provenance import rule_label
+from jk500db.export.datasets import Core, Dataset, ValueLevel, Variable
 from jk500db.export.sdtm.common import (
     ASSIGNED,
     COLLECTED,
@@ -164,9 +166,11 @@ def build_lb(study: SdtmStudy) -> list[Dataset]:
         ("STUDYID", "USUBJID", "LBTESTCD", "LBSPEC", "LBDTC", "LBSEQ"), variables, rows,
         lambda row: (row["LBDTC"], row["LBCAT"], row["LBTESTCD"], row["LBSPEC"]), study,
         value_level=[
-            ("LBORRES", "LBTESTCD EQ 'BLASTNCE'",
-             "Bone-marrow blasts, % of nucleated cells, from the response assessment form (LBSPEC BONE MARROW)."),
-            ("LBORRES", "LBTESTCD NE 'BLASTNCE'", "The laboratory report's value as written (lab form)."),
+            ValueLevel("LBORRES", "LBTESTCD EQ 'BLASTNCE'",
+                       "Bone-marrow blasts, % of nucleated cells, from the response assessment form (LBSPEC BONE "
+                       "MARROW).", COLLECTED),
+            ValueLevel("LBORRES", "LBTESTCD NE 'BLASTNCE'", "The laboratory report's value as written (lab form).",
+                       COLLECTED),
         ],
     )  # fmt: skip
 
@@ -247,6 +251,8 @@ VITALS = {
     "bsa_m2": ("BSA", "Body Surface Area", "m2"),
 }
 TIMEPOINTS = {"pre_infusion": ("PRE-INFUSION", 1), "post_infusion": ("POST-INFUSION", 2)}
+#: The ELN 2022 response rule, with the version the database runs (RS value-level method).
+ELN_RESPONSE_RULE = rule_label(eln.RESPONSE_RULE_ID, eln.RULE_VERSION)
 BSA_RULE = (
     "Body surface area from HEIGHT and WEIGHT of the same measurement by the formula of setting "
     "dosing.bsa_formula (default Mosteller sqrt(H x W / 3600)), computed in Decimal to 28 significant digits and "
@@ -316,8 +322,9 @@ def build_vs(study: SdtmStudy) -> list[Dataset]:
         ("STUDYID", "USUBJID", "VSTESTCD", "VSDTC", "VSSEQ"), VS_VARIABLES, rows,
         lambda row: (row["VSDTC"], row["VSTPTNUM"], row["VSTESTCD"]), study,
         value_level=[
-            ("VSORRES", "VSTESTCD EQ 'BSA'", f"Origin Derived. {BSA_RULE}"),
-            ("VSORRES", "VSTESTCD NE 'BSA'", "Origin Collected: the measurement as entered on the vital signs form."),
+            ValueLevel("VSORRES", "VSTESTCD EQ 'BSA'", f"Origin Derived. {BSA_RULE}", DERIVED, BSA_RULE),
+            ValueLevel("VSORRES", "VSTESTCD NE 'BSA'",
+                       "Origin Collected: the measurement as entered on the vital signs form.", COLLECTED),
         ],
     )  # fmt: skip
 
@@ -459,10 +466,15 @@ def build_rs(study: SdtmStudy) -> list[Dataset]:
         ("STUDYID", "USUBJID", "RSTESTCD", "RSDTC", "RSEVAL", "RSSEQ"), RS_VARIABLES, rows,
         lambda row: (row["RSDTC"], row["RSEVAL"] is not None), study, supp,
         value_level=[
-            ("RSORRES", "RSDRVFL EQ 'Y'",
-             "Origin Derived: ELN 2022 category computed by jk500db.clinical.eln (eln2022.response v1) from marrow "
-             "blasts, blood counts, circulating blasts and extramedullary disease; rule in SUPPRS.RSRULE."),
-            ("RSORRES", "RSEVAL EQ 'INVESTIGATOR'", "Origin Collected: the investigator's ELN 2022 category."),
+            ValueLevel("RSORRES", "RSDRVFL EQ 'Y'",
+                       f"Origin Derived: ELN 2022 category computed by jk500db.clinical.eln ({ELN_RESPONSE_RULE}) "
+                       "from marrow blasts, blood counts, circulating blasts and extramedullary disease; rule in "
+                       "SUPPRS.RSRULE.", DERIVED,
+                       f"The ELN 2022 category (Dohner et al., Blood 2022;140:1345) that {ELN_RESPONSE_RULE} "
+                       "computes from the assessment's marrow blasts, neutrophils, platelets, circulating blasts "
+                       "and extramedullary disease, with the settings stored beside it (SUPPRS.RSRULE)."),
+            ValueLevel("RSORRES", "RSEVAL EQ 'INVESTIGATOR'",
+                       "Origin Collected: the investigator's ELN 2022 category.", COLLECTED),
         ],
     )  # fmt: skip
 
@@ -530,12 +542,14 @@ def _mrd_variables(prefix: str, methods: tuple[str, ...], method_core: Core, ext
 CP_VARIABLES = _mrd_variables(
     "CP", ("FLOW CYTOMETRY",), PERM,
     [var("CPMRKSTR", "Marker String", TEXT, EXP, COLLECTED,
-         derivation="The leukaemia-associated immunophenotype is not collected: null for every record")],
+         comment="Not collected: the JK500 response form records the flow MRD result and the assay threshold, not "
+         "the leukaemia-associated immunophenotype, so CPMRKSTR is null for every record.")],
 )
 GF_VARIABLES = _mrd_variables(
     "GF", ("QUANTITATIVE POLYMERASE CHAIN REACTION", "NEXT GENERATION SEQUENCING"), EXP,
     [var("GFREFID", "Reference ID", TEXT, EXP, COLLECTED,
-         derivation="Specimen identifiers are not collected: null for every record")],
+         comment="Not collected: the JK500 response form records no specimen identifier, so GFREFID is null for "
+         "every record.")],
 )
 GF_METHODS = {"qpcr": "QUANTITATIVE POLYMERASE CHAIN REACTION", "ngs": "NEXT GENERATION SEQUENCING"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jk500db.export.datasets import Dataset, Variable
+from jk500db.export.datasets import Dataset, ValueLevel, Variable
 from jk500db.export.sdtm.common import (
     ARM,
     ARMCD,
@@ -83,7 +83,9 @@ def dm_variables(identified: bool) -> list[Variable]:
         var("AGEU", "Age Units", TEXT, EXP, ASSIGNED, codelist="AGEU", values=("YEARS",)),
         var("SEX", "Sex", TEXT, REQ, COLLECTED, codelist="SEX", values=("M", "F", "U", "UNDIFFERENTIATED")),
         var("RACE", "Race", TEXT, EXP, COLLECTED, codelist="RACE",
-            derivation="Not collected by the JK500 case-report forms: null for every subject (SDTMIG 3.4 §4.1.5)."),
+            comment="Not collected: the JK500 case-report forms have no race question (the demographics collected "
+            "are sex and birth date), so RACE is null for every subject; it is kept because SDTMIG 3.4 §4.1.5 has "
+            "Expected variables present."),
         var("ARMCD", "Planned Arm Code", TEXT, EXP, ASSIGNED, values=(ARMCD,)),
         var("ARM", "Description of Planned Arm", TEXT, EXP, ASSIGNED, values=(ARM,)),
         var("ACTARMCD", "Actual Arm Code", TEXT, EXP, DERIVED, values=(ARMCD,),
@@ -95,7 +97,9 @@ def dm_variables(identified: bool) -> list[Variable]:
             derivation="SCREEN FAILURE for screen failures, NOT ASSIGNED while still in screening, ASSIGNED, NOT "
             f"TREATED for enrolled subjects without study treatment. Rule {rule('armnrs')}"),
         var("ACTARMUD", "Description of Unplanned Actual Arm", TEXT, EXP, DERIVED,
-            derivation="The trial has one arm and no unplanned treatment: null for every subject."),
+            derivation="The trial has one arm and no unplanned treatment: null for every subject.",
+            comment="Not applicable: a single-arm trial in which every treated subject received the planned arm, "
+            "so ACTARMUD is null for every subject."),
         var("COUNTRY", "Country", TEXT, REQ, ASSIGNED, codelist="COUNTRY",
             derivation="ISO 3166-1 alpha-3 code of the site's country"),
     ]  # fmt: skip
@@ -256,7 +260,8 @@ def build_sv(study: SdtmStudy) -> list[Dataset]:
         "SV", "Subject Visits", "SPECIAL PURPOSE", "One record per subject per actual or planned visit",
         ("STUDYID", "USUBJID", "VISITNUM"), SV_VARIABLES, [{n: row.get(n) for n in names} for row in rows],
         value_level=[
-            ("SVOCCUR", "SVPRESP EQ 'Y'", "Collected: the visit form's status (completed or missed)."),
+            ValueLevel("SVOCCUR", "SVPRESP EQ 'Y'", "Collected: the visit form's status (completed or missed).",
+                       COLLECTED),
         ],
     )]  # fmt: skip
 

@@ -54,9 +54,10 @@ TA_VARIABLES = [
     var("ETCD", "Element Code", TEXT, REQ, PROTOCOL, values=[e.etcd for e in ELEMENTS]),
     var("ELEMENT", "Description of Element", TEXT, PERM, PROTOCOL),
     var("TABRANCH", "Branch", TEXT, EXP, PROTOCOL,
-        derivation="Single-arm trial without branches: null for every element"),
+        comment="Not applicable: a single-arm trial without branches, so TABRANCH is null for every element."),
     var("TATRANS", "Transition Rule", TEXT, EXP, PROTOCOL,
-        derivation="Elements follow one another; a subject who leaves the study ends the current element"),
+        comment="Not applicable: the elements follow one another in one fixed order with no choice between "
+        "them (a subject who leaves the study ends the current element), so TATRANS is null for every element."),
     var("EPOCH", "Epoch", TEXT, REQ, PROTOCOL, codelist="EPOCH", values=EPOCHS),
 ]  # fmt: skip
 
@@ -110,7 +111,8 @@ TV_VARIABLES = [
         "(RFSTDTC, protocol day -7) + 1 on or after it, days before it unchanged (SDTMIG 3.4 §4.4.4). "
         f"Rule {rule('visitdy')}"),
     var("ARMCD", "Planned Arm Code", TEXT, EXP, PROTOCOL,
-        derivation="One schedule for the one arm: null, meaning every arm (SDTMIG 3.4 §7.3.1)"),
+        comment="Null for every visit: the one visit schedule applies to every arm, which SDTMIG 3.4 §7.3.1 "
+        "writes as a null ARMCD."),
     var("TVSTRL", "Visit Start Rule", TEXT, REQ, PROTOCOL),
 ]  # fmt: skip
 
@@ -191,7 +193,9 @@ TS_VARIABLES = [
         values=("NI",)),
     var("TSVALCD", "Parameter Value Code", TEXT, EXP, ASSIGNED),
     var("TSVCDREF", "Name of the Reference Terminology", TEXT, EXP, ASSIGNED, codelist="DICTNAM"),
-    var("TSVCDVER", "Version of the Reference Terminology", TEXT, EXP, ASSIGNED),
+    var("TSVCDVER", "Version of the Reference Terminology", TEXT, EXP, ASSIGNED,
+        comment="Null: the references named in TSVCDREF (the ClinicalTrials.gov registry, ISO 8601, ISO 3166-1 "
+        "alpha-3) are cited without a version."),
 ]  # fmt: skip
 
 

@@ -28,9 +28,21 @@ also written into the variable's derivation so define.xml states it):
 - **Worst-grade flags** (ADaM OCCDS 1.0 AOCCxxFL): computed among treatment-emergent events only, on AETOXGRN;
   "first" orders by grade descending, onset, then AE number.
 
-**Day convention.** ASTDY and AENDY are *protocol days*: day 0 is the first JK500 infusion and the day before it
-is day -1 (``jk500db.clinical.schedule.protocol_day``). This is deliberately unlike SDTM --DY, which has no day 0.
-ADaM allows the sponsor's own analysis day; the derivation text says so in define.xml.
+**Day conventions.** ADAE carries two day counts, each under a name that says which it is:
+
+- ASTDY and AENDY are ADaM *relative days*, anchored on ADSL.TRTSDT (the first dose of study treatment, which ADAE
+  also carries): the anchor date is day 1, the day before it day -1, and there is no day 0
+  (``jk500db.clinical.schedule.sdtm_study_day``). ADaMIG, Timing Variable Conventions (section 3.1.2 in v1.2;
+  https://wiki-test.cdisc.org/display/TATOBA/Timing+Variable+Conventions), rule 8: "Variables whose names end in DY
+  are relative day variables. In the ADaM as in the SDTM, there is no day 0. If there is a need to create a
+  relative day variable that includes day 0, then its name must not end in DY"; rule 9: the anchor need not be
+  DM.RFSTDTC, but it must be named in the variable-level metadata and be in ADSL or the dataset itself.
+  TRTSDT is the first lymphodepletion dose whenever lymphodepletion was given, which is also SDTM RFSTDTC, so for
+  those subjects ASTDY equals SDTM AESTDY.
+- ASTPDAY and AENPDAY are the sponsor's *protocol days* the clinical rules use: day 0 is the first JK500 infusion
+  and the day before it is day -1, with no gap (``jk500db.clinical.schedule.protocol_day``; CLINICAL_RULES.md
+  "Day 0 = first JK500 infusion"). They include day 0, so by rule 8 they are not named *DY. The tables' "onset,
+  protocol day" and the DLT window are on this scale.
 
 **Dates** (TRTSDT, ASTDT, ...) are carried as ISO 8601 text with data type ``date``: ADaMIG's *DT variables are
 numeric SAS dates (ADaMIG 1.3 section 3.1.4), which the transport writer makes from that type, with the display
@@ -80,6 +92,8 @@ from jk500db.models.vocabularies import (
 
 #: Version of the ADaM derivations below; stored in every derivation text as ``jk500.adam.<rule> v<version>``.
 ADAM_RULE_VERSION = "1"
+#: ASTDY and AENDY v1 were protocol days with a day 0; v2 are ADaM relative days from TRTSDT (no day 0).
+RELATIVE_DAY_RULE_VERSION = "2"
 #: ELN 2022 categories from best to worst (the order of the ELN 2022 response table).
 ELN_ORDER: tuple[str, ...] = eln.CATEGORIES
 NY = ("N", "Y")
@@ -90,9 +104,10 @@ ASTCT_SOURCE = "ASTCT 2019 consensus (Lee et al., Biol Blood Marrow Transplant 2
 ICANS_WORD = re.compile(r"\bICANS\b", re.IGNORECASE)
 
 
-def adam_rule(name: str) -> str:
-    """``jk500.adam.<name> v1``: the rule label every ADaM derivation cites."""
-    return rule_label(f"jk500.adam.{name}", ADAM_RULE_VERSION)
+def adam_rule(name: str, version: str = ADAM_RULE_VERSION) -> str:
+    """``jk500.adam.<name> v1``: the rule label every ADaM derivation cites (a rule whose meaning changed since
+    version 1 gives its own version)."""
+    return rule_label(f"jk500.adam.{name}", version)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,6 +439,16 @@ def protocol_day(on: dt.date | None, subject: SubjectRecords) -> int | None:
     if on is None or subject.day0 is None:
         return None
     return schedule.protocol_day(on, subject.day0)
+
+
+def relative_day(on: dt.date | None, anchor: Value) -> int | None:
+    """ADaM *DY: day 1 = ``anchor`` (an ISO 8601 ADaM date such as TRTSDT), no day 0; None without either date.
+
+    The SDTM study-day arithmetic, because ADaMIG's rule 8 for *DY is "as in the SDTM" (module docstring).
+    """
+    if on is None or not isinstance(anchor, str):
+        return None
+    return schedule.sdtm_study_day(on, dt.date.fromisoformat(anchor))
 
 
 def iso(value: dt.date | None) -> str | None:
@@ -820,6 +845,18 @@ OCCURRENCE_FLAGS = (
     ("AOCCPIFL", "1st Max Sev./Int. Occur Within PT Flag", ("AEBODSYS", "AEDECOD"), True),
 )
 ADAE_KEYS = ("STUDYID", "USUBJID", "AESPID")
+#: The two day conventions of ADAE in define.xml's words ({0} is the date, {1} the SDTM study day of the same
+#: date); see the module docstring.
+RELATIVE_DAY = (
+    "{0} - TRTSDT + 1 when {0} is on or after TRTSDT, else {0} - TRTSDT, so TRTSDT is day 1, the day before it "
+    "day -1 and there is no day 0 (ADaMIG timing variable conventions: no day 0 in a *DY variable); equals SDTM "
+    "AE.{1} when TRTSDT is the date of DM.RFSTDTC (the first lymphodepletion dose); null when {0} or TRTSDT is null"
+)
+PROTOCOL_DAY = (
+    "{0} - INFSDT in days, so day 0 is the first JK500 infusion (INFSDT) and the day before it day -1, with no "
+    "gap (CLINICAL_RULES.md; the scale of the DLT window and the tables); named *DAY, not *DY, because it has a "
+    "day 0; null when {0} is null or before any infusion"
+)
 
 
 def adae_variables(settings_text: str) -> list[Variable]:
@@ -881,16 +918,30 @@ def adae_variables(settings_text: str) -> list[Variable]:
             "ASTDY",
             "Analysis Start Relative Day",
             INTEGER,
-            "Protocol day ASTDT - INFSDT with day 0 = first JK500 infusion and no gap (day -1 is the day before); "
-            "unlike SDTM AESTDY there IS a day 0; null before any infusion",
-            adam_rule("astdy"),
+            "Relative day of ASTDT anchored on TRTSDT (first dose of study treatment): "
+            + RELATIVE_DAY.format("ASTDT", "AESTDY"),
+            adam_rule("astdy", RELATIVE_DAY_RULE_VERSION),
         ),
         _derived(
             "AENDY",
             "Analysis End Relative Day",
             INTEGER,
-            "Protocol day AENDT - INFSDT (day 0 = first JK500 infusion, as ASTDY)",
-            adam_rule("aendy"),
+            "Relative day of AENDT anchored on TRTSDT, as ASTDY: " + RELATIVE_DAY.format("AENDT", "AEENDY"),
+            adam_rule("aendy", RELATIVE_DAY_RULE_VERSION),
+        ),
+        _derived(
+            "ASTPDAY",
+            "Start Day (day 0 = first JK500 infusion)",
+            INTEGER,
+            f"Protocol day of ASTDT: {PROTOCOL_DAY.format('ASTDT')}",
+            adam_rule("astpday"),
+        ),
+        _derived(
+            "AENPDAY",
+            "End Day (day 0 = first JK500 infusion)",
+            INTEGER,
+            f"Protocol day of AENDT: {PROTOCOL_DAY.format('AENDT')}",
+            adam_rule("aenpday"),
         ),
         _derived(
             "ADURN",
@@ -1036,11 +1087,11 @@ def adae_variables(settings_text: str) -> list[Variable]:
     ]
 
 
-def build_adae(data: StudyData, adsl: Dataset, sequence: AeSequence | None = None) -> Dataset:
+def build_adae(data: StudyData, adsl: Dataset, sequence: AeSequence) -> Dataset:
     """ADAE; ``sequence`` gives each event its SDTM AESEQ (:func:`sdtm_ae_sequence`).
 
-    Without ``sequence`` AESEQ is left null: for callers that only compute with the rows (the analysis tables),
-    which need no link back to SDTM and so do not build SDTM AE. The exported ADAE always has it (:func:`build_adam`).
+    Required, since AESEQ is (OCCDS 1.0): the exported ADAE (:func:`build_adam`) and the ADAE the analysis tables
+    compute from (``jk500db.export.tables.analysis``) are the same rows, each traceable to its SDTM AE record.
     """
     by_subject = {row["USUBJID"]: row for row in adsl.rows}
     rows: list[dict[str, Value]] = []
@@ -1090,7 +1141,7 @@ def _relatedness(value: Any) -> str | None:
 
 
 def _adae_row(
-    data: StudyData, subject: SubjectRecords, adsl: dict[str, Value], event: Row, sequence: AeSequence | None
+    data: StudyData, subject: SubjectRecords, adsl: dict[str, Value], event: Row, sequence: AeSequence
 ) -> dict[str, Value]:
     term = data.terms[event["ctcae_term_id"]]
     window = dlt_window(subject, data.settings)
@@ -1109,7 +1160,7 @@ def _adae_row(
         DLTEVFL=adsl["DLTEVFL"],
         TRTSDT=adsl["TRTSDT"],
         INFSDT=adsl["INFSDT"],
-        AESEQ=None if sequence is None else sequence.aeseq(subject.usubjid, str(event["ae_number"])),
+        AESEQ=sequence.aeseq(subject.usubjid, str(event["ae_number"])),
         AESPID=str(event["ae_number"]),
         AETERM=event["verbatim"] or term["term"],
         AEDECOD=term["term"],
@@ -1117,8 +1168,10 @@ def _adae_row(
         AEBODSYS=term["soc"],
         ASTDT=iso(onset),
         AENDT=iso(end),
-        ASTDY=protocol_day(onset, subject),
-        AENDY=protocol_day(end, subject),
+        ASTDY=relative_day(onset, start),
+        AENDY=relative_day(end, start),
+        ASTPDAY=protocol_day(onset, subject),
+        AENPDAY=protocol_day(end, subject),
         ADURN=(end - onset).days + 1 if end is not None else None,
         ADURU="DAYS" if end is not None else None,
         AEONGO=yn(event["ongoing"]),

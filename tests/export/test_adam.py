@@ -10,6 +10,7 @@ Hand-checked subjects come from seed_data/demo_cohort.toml (synthetic children):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit.context import set_change_context, system_context
-from jk500db.clinical import schedule
 from jk500db.export.adam import OCCURRENCE_FLAGS, build_adam
 from jk500db.export.context import ExportContext
 from jk500db.export.datasets import Core, Dataset, Origin, Value
@@ -112,26 +112,111 @@ def test_cell_doses_are_the_stored_per_kg_doses_and_their_exact_sum(study: Sessi
     assert first["INFCUMKG"].quantize(Decimal("1e-12")) == expected.quantize(Decimal("1e-12"))
 
 
-def test_adae_protocol_day_counts_from_the_first_infusion_as_day_0(study: Session, tmp_path: Path) -> None:
-    """ASTDY uses the protocol convention (day 0 = first JK500 infusion, no gap), unlike SDTM AESTDY (no day 0).
+def _date(value: Value) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(str(value))
 
-    01-001: CRS began on the day of the first infusion (day 0); nausea on 2024-03-05 is day -6, where SDTM's
-    AESTDY against the first lymphodepletion dose (2024-03-04) would be 2.
+
+def _relative_day(on: dt.date | None, anchor: dt.date | None) -> int | None:
+    """ADaM *DY written out again: the anchor is day 1, the day before it day -1 (no day 0)."""
+    if on is None or anchor is None:
+        return None
+    days = (on - anchor).days
+    return days + 1 if days >= 0 else days
+
+
+def test_adae_relative_days_count_from_the_first_dose_with_no_day_0(study: Session, tmp_path: Path) -> None:
+    """ADaMIG timing conventions: ASTDY and AENDY are relative days of ASTDT and AENDT anchored on TRTSDT (the first
+    dose of study treatment, carried in ADAE), day 1 being TRTSDT itself, with no day 0.
+
+    01-001 (TRTSDT 2024-03-04): nausea on 2024-03-05 is day 2; CRS from 2024-03-11 (the first infusion) to
+    2024-03-13 is days 8 to 10.
     """
     _, adae = adam(study, tmp_path)
-    crs = event_row(adae, "01-001", 4)
-    assert (crs["ASTDT"], crs["ASTDY"], crs["AENDY"], crs["ADURN"]) == ("2024-03-11", 0, 2, 3)
-    nausea = event_row(adae, "01-001", 3)
-    assert nausea["ASTDY"] == -6
-    assert schedule.sdtm_study_day(dt.date(2024, 3, 5), dt.date(2024, 3, 4)) == 2
-    with_day = [r for r in adae.rows if r["INFSDT"] is not None]
-    assert with_day
-    for row in with_day:
-        onset, day0 = dt.date.fromisoformat(str(row["ASTDT"])), dt.date.fromisoformat(str(row["INFSDT"]))
-        assert row["ASTDY"] == (onset - day0).days
-    assert any(r["ASTDY"] == 0 for r in with_day)
-    derivation = adae.variable("ASTDY").derivation
-    assert derivation is not None and "day 0" in derivation.lower()
+    nausea, crs = event_row(adae, "01-001", 3), event_row(adae, "01-001", 4)
+    assert (nausea["TRTSDT"], nausea["ASTDT"], nausea["ASTDY"]) == ("2024-03-04", "2024-03-05", 2)
+    assert (crs["ASTDT"], crs["AENDT"], crs["ASTDY"], crs["AENDY"], crs["ADURN"]) == (
+        "2024-03-11",
+        "2024-03-13",
+        8,
+        10,
+        3,
+    )
+    anchored = [r for r in adae.rows if r["TRTSDT"] is not None]
+    assert anchored and any(r["AENDT"] is not None for r in anchored)
+    for row in adae.rows:
+        anchor = _date(row["TRTSDT"])
+        assert row["ASTDY"] == _relative_day(_date(row["ASTDT"]), anchor), row["USUBJID"]
+        assert row["AENDY"] == _relative_day(_date(row["AENDT"]), anchor), row["USUBJID"]
+    for name in ("ASTDY", "AENDY"):
+        derivation = adae.variable(name).derivation
+        assert derivation is not None and "TRTSDT" in derivation and "no day 0" in derivation
+        assert "jk500.adam." + name.lower() + " v2" in derivation  # v1 was the protocol day under this name
+
+
+def test_adae_protocol_days_count_from_the_first_infusion_as_day_0(study: Session, tmp_path: Path) -> None:
+    """ASTPDAY and AENPDAY are the protocol's days (CLINICAL_RULES.md: day 0 = first JK500 infusion, negative
+    before, no gap), named so as not to end in DY because they have a day 0. 01-001: nausea during
+    lymphodepletion is day -6, CRS from the day of the first infusion is days 0 to 2."""
+    _, adae = adam(study, tmp_path)
+    nausea, crs = event_row(adae, "01-001", 3), event_row(adae, "01-001", 4)
+    assert (nausea["INFSDT"], nausea["ASTPDAY"]) == ("2024-03-11", -6)
+    assert (crs["ASTPDAY"], crs["AENPDAY"]) == (0, 2)
+    for row in adae.rows:
+        day0, onset, end = _date(row["INFSDT"]), _date(row["ASTDT"]), _date(row["AENDT"])
+        assert row["ASTPDAY"] == (None if day0 is None or onset is None else (onset - day0).days)
+        assert row["AENPDAY"] == (None if day0 is None or end is None else (end - day0).days)
+    assert any(r["ASTPDAY"] == 0 for r in adae.rows)
+    for name in ("ASTPDAY", "AENPDAY"):
+        variable = adae.variable(name)
+        assert "day 0 = first JK500 infusion" in variable.label and len(variable.label) <= 40
+        assert variable.derivation is not None and "day 0 is the first JK500 infusion" in variable.derivation
+
+
+def test_no_relative_day_in_adam_is_day_0(study: Session, tmp_path: Path) -> None:
+    """ADaMIG timing conventions: a variable whose name ends in DY has no day 0; a day count with a day 0 must be
+    named otherwise. 01-007 (TRTSDT 2024-10-07) is given events on the day before TRTSDT, on TRTSDT and the day
+    after: days -1, 1 and 2. (Written in the fixture's transaction, rolled back at the end of the test.)"""
+    set_change_context(study, system_context("pytest exports", reason="events around TRTSDT for the ADaM test"))
+    withdrawn, headache = _subject(study, "01-007"), _term(study, "Headache")
+    study.add_all(
+        AdverseEvent(subject_id=withdrawn.id, ae_number=number, ctcae_term_id=headache, onset_date=on, end_date=on,
+                     grade=1)
+        for number, on in ((92, dt.date(2024, 10, 6)), (93, dt.date(2024, 10, 7)), (94, dt.date(2024, 10, 8)))
+    )  # fmt: skip
+    study.flush()
+    adsl, adae = adam(study, tmp_path)
+    assert subject_row(adsl, "01-007")["TRTSDT"] == "2024-10-07"
+    assert [(event_row(adae, "01-007", n)["ASTDY"], event_row(adae, "01-007", n)["AENDY"]) for n in (92, 93, 94)] == [
+        (-1, -1),
+        (1, 1),
+        (2, 2),
+    ]
+    checked = 0
+    for dataset in (adsl, adae):
+        for variable in dataset.variables:
+            if variable.name.endswith("DY"):
+                values = [r[variable.name] for r in dataset.rows if r[variable.name] is not None]
+                assert 0 not in values, f"{dataset.name}.{variable.name} has a day 0"
+                checked += len(values)
+    assert checked > len(adae.rows)
+
+
+def test_relative_days_equal_sdtm_study_days_when_trtsdt_is_rfstdtc(study: Session, tmp_path: Path) -> None:
+    """define.xml says ASTDY and AENDY equal SDTM AESTDY and AEENDY when TRTSDT is the date of RFSTDTC (the first
+    lymphodepletion dose), as it is for every lymphodepleted child here."""
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    domains = {dataset.name: dataset for dataset in build_sdtm(context)}
+    reference = {r["USUBJID"]: str(r["RFSTDTC"] or "")[:10] for r in domains["DM"].rows}
+    ae = {(r["USUBJID"], r["AESPID"]): r for r in domains["AE"].rows}
+    _, adae = build_adam(context)
+    compared = 0
+    for row in adae.rows:
+        if row["TRTSDT"] is None or row["TRTSDT"] != reference[row["USUBJID"]]:
+            continue
+        source = ae[(row["USUBJID"], row["AESPID"])]
+        assert (row["ASTDY"], row["AENDY"]) == (source["AESTDY"], source["AEENDY"]), row["USUBJID"]
+        compared += 1
+    assert compared == sum(1 for r in adae.rows if r["TRTSDT"] is not None) > 50
 
 
 def test_every_event_on_or_after_the_first_dose_is_treatment_emergent(study: Session, tmp_path: Path) -> None:
@@ -190,7 +275,7 @@ def test_dlt_crs_and_icans_flags(study: Session, tmp_path: Path) -> None:
     (AE 2) and ICANS recorded as 'Nervous system disorders - Other, specify' (AE 3); a headache is neither."""
     _, adae = adam(study, tmp_path)
     alt = event_row(adae, "01-008", 3)
-    assert (alt["DLTWFL"], alt["DLTCFL"], alt["DLTFL"], alt["DLTDEC"], alt["ASTDY"]) == ("Y", "Y", None, None, 7)
+    assert (alt["DLTWFL"], alt["DLTCFL"], alt["DLTFL"], alt["DLTDEC"], alt["ASTPDAY"]) == ("Y", "Y", None, None, 7)
     crs, icans, headache = (event_row(adae, "01-002", n) for n in (2, 3, 4))
     assert (crs["CRSFL"], crs["ICANSFL"], crs["AECAT"], crs["AETOXGRN"], crs["AEINVGRN"]) == ("Y", None, "CRS", 2, 2)
     assert (icans["CRSFL"], icans["ICANSFL"], icans["AECAT"], icans["AEDECOD"]) == (
@@ -240,9 +325,17 @@ def test_a_confirmed_dlt_makes_a_child_who_left_early_dlt_evaluable(study: Sessi
     adsl, adae = adam(study, tmp_path)
     assert subject_row(adsl, "01-007")["DLTEVFL"] == "Y"
     dlt = event_row(adae, "01-007", 90)
-    assert (dlt["DLTFL"], dlt["DLTDEC"], dlt["DLTWFL"], dlt["ASTDY"], dlt["TRTEMFL"]) == ("Y", "CONFIRMED", "Y", 5, "Y")
+    assert (dlt["DLTFL"], dlt["DLTDEC"], dlt["DLTWFL"], dlt["ASTPDAY"], dlt["TRTEMFL"]) == (
+        "Y",
+        "CONFIRMED",
+        "Y",
+        5,
+        "Y",
+    )
+    assert dlt["ASTDY"] == 13  # 2024-10-19 against TRTSDT 2024-10-07 (day 1)
     before = event_row(adae, "01-007", 91)
-    assert (before["TRTEMFL"], before["ASTDY"], before["AOCCFL"], before["AOCCIFL"]) == (None, -8, None, None)
+    assert (before["TRTEMFL"], before["ASTPDAY"], before["AOCCFL"], before["AOCCIFL"]) == (None, -8, None, None)
+    assert before["ASTDY"] == -1  # the day before TRTSDT: no day 0 between them
 
 
 def test_removed_records_are_left_out(study: Session, tmp_path: Path) -> None:
@@ -315,7 +408,7 @@ def test_metadata_is_complete_for_define_xml(study: Session, tmp_path: Path) -> 
             assert 0 < len(variable.label) <= 40
             assert variable.derivation
             if variable.origin == Origin.DERIVED:
-                assert "jk500.adam." in variable.derivation and " v1)" in variable.derivation
+                assert re.search(r"\(jk500\.adam\.[a-z0-9]+ v[12]\)$", variable.derivation), variable.name
             else:
                 assert variable.origin == Origin.PREDECESSOR
             if variable.codelist_values:

@@ -15,10 +15,11 @@ from jk500db.audit.context import set_change_context, system_context
 from jk500db.export import tables
 from jk500db.export.cells import neutralise_formula
 from jk500db.export.context import ExportContext
+from jk500db.export.sdtm import build_sdtm
 from jk500db.export.snapshot import AsOfSnapshot, Snapshot, open_snapshot
 from jk500db.export.tables.analysis import Analysis, analyse
 from jk500db.export.tables.binomial import clopper_pearson
-from jk500db.export.tables.layout import Table, count_percent, median_range
+from jk500db.export.tables.layout import MISSING, Table, count_percent, median_range
 from jk500db.export.tables.report import REPORT_NAME, ReportHeader, render_html
 from jk500db.models import AdverseEvent, Death, DrugAdministration, Infusion, ProtocolDeviation, Subject
 
@@ -164,6 +165,61 @@ def test_counts_reconcile_with_the_database(study: Session, tmp_path: Path) -> N
         sa.select(sa.func.count()).select_from(ProtocolDeviation).where(ProtocolDeviation.removed_at.is_(None))
     )
     assert len(built_tables["l02_protocol_deviations"].rows) == deviations
+
+
+def test_the_tables_adae_rows_carry_the_sdtm_aeseq(study: Session, tmp_path: Path) -> None:
+    """The tables compute from ADAE as the ADaM export builds it: every row has the AESEQ of the SDTM AE record
+    with the same USUBJID and AESPID (ADaM OCCDS 1.0 traceability), none is left null."""
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    ae = next(dataset for dataset in build_sdtm(context) if dataset.name == "AE")
+    sdtm = {(r["USUBJID"], r["AESPID"]): r["AESEQ"] for r in ae.rows}
+    analysis = analyse(context)
+    assert len(analysis.adae) == len(sdtm) > 50
+    assert {(r["USUBJID"], r["AESPID"]): r["AESEQ"] for r in analysis.adae} == sdtm
+    assert all(isinstance(r["AESEQ"], int) for r in analysis.adae)
+
+
+def _protocol_days(session: Session, context: ExportContext) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """(onset, end) of every live AE of an infused subject in days from the first infusion (day 0), from SQL."""
+    day0: dict[int, dt.date] = {}
+    for subject_id, started in session.execute(
+        sa.select(Infusion.subject_id, Infusion.started_at).where(Infusion.removed_at.is_(None))
+    ):
+        day0[subject_id] = min(day0.get(subject_id, started.date()), started.date())
+    days: dict[tuple[str, str], tuple[int, int | None]] = {}
+    for event in session.scalars(sa.select(AdverseEvent).where(AdverseEvent.removed_at.is_(None))):
+        if event.subject_id in day0:
+            first = day0[event.subject_id]
+            end = None if event.end_date is None else (event.end_date - first).days
+            days[(context.subjects[event.subject_id].usubjid, str(event.ae_number))] = (
+                (event.onset_date - first).days,
+                end,
+            )
+    return days
+
+
+def test_listed_onset_and_end_days_are_protocol_days(study: Session, tmp_path: Path) -> None:
+    """Listings 3 (CRS/ICANS), 4 (DLT) and 5 (SAE) print onset and end as protocol days (day 0 = first JK500
+    infusion, ADAE ASTPDAY/AENPDAY), not ADaM's relative days from the first dose (ASTDY, no day 0). 01-001's CRS
+    began on the day of her first infusion: day 0."""
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    days = _protocol_days(study, context)
+    _, built_tables = built(study, tmp_path)
+    columns = {"l03_crs_icans": (2, 3, 5), "l04_dlt": (2, 5, None), "l05_sae": (1, 4, 5)}
+    checked = 0
+    for key, (number, onset, end) in columns.items():
+        for row in built_tables[key].rows:
+            expected = days.get((row[0], row[number]))
+            if expected is None:  # a subject never infused: no protocol day
+                assert row[onset] == MISSING, (key, row[0])
+                continue
+            assert row[onset] == str(expected[0]), (key, row[0], row[number])
+            if end is not None:
+                assert row[end] == (MISSING if expected[1] is None else str(expected[1])), (key, row[0], row[number])
+            checked += 1
+    assert checked > 10
+    crs = next(r for r in built_tables["l03_crs_icans"].rows if r[0] == "JK500-01-01-001" and r[1] == "CRS")
+    assert (crs[3], crs[5]) == ("0", "2")
 
 
 def test_soc_pt_table_counts_each_subject_once_at_the_worst_grade(study: Session, tmp_path: Path) -> None:

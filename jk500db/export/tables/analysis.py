@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from jk500db.export.adam import StudyData, SubjectRecords, build_adae, build_adsl, collect
+from jk500db.export.adam import StudyData, SubjectRecords, build_adae, build_adsl, collect, sdtm_ae_sequence
 from jk500db.export.context import ExportContext
 from jk500db.export.datasets import Value
 
@@ -46,7 +46,9 @@ class Analysis:
 
 
 def analyse(context: ExportContext) -> Analysis:
+    """ADSL and ADAE exactly as the ADaM export builds them, AESEQ included, so a row of a table can be traced to
+    its ADAE and SDTM AE records."""
     data = collect(context)
     adsl = build_adsl(data)
-    adae = build_adae(data, adsl)
+    adae = build_adae(data, adsl, sdtm_ae_sequence(context, data))
     return Analysis(data, adsl.rows, adae.rows)

@@ -148,7 +148,7 @@ def _syndrome_column(analysis: Analysis, flag: str, total: int) -> list[str]:
     events = _syndrome_rows(analysis, flag)
     subjects = sorted({str(r["USUBJID"]) for r in events})
     worst = {s: max(_grade(r) for r in events if r["USUBJID"] == s) for s in subjects}
-    first_onset = [min(int(str(r["ASTDY"])) for r in events if r["USUBJID"] == s) for s in subjects]
+    first_onset = [min(int(str(r["ASTPDAY"])) for r in events if r["USUBJID"] == s) for s in subjects]
     after = [_days_after_infusion(analysis.data.subject(str(r["USUBJID"])), r) for r in events]
     durations = [int(str(r["ADURN"])) for r in events if r["ADURN"] is not None]
     crs = flag == "CRSFL"
@@ -194,8 +194,9 @@ def crs_icans_summary(analysis: Analysis) -> Table:
             "Graded by the ASTCT 2019 consensus (Lee et al., Biol Blood Marrow Transplant 2019;25:625): the episode's "
             "highest grade derived from its assessments (ADAE AETOXGR with AECAT), the investigator's otherwise; "
             "Listing 3 shows both.",
-            "Protocol day 0 = first JK500 infusion. Duration = end - onset + 1 days. Treatment-emergent events of "
-            "infused subjects; ICANS is recorded under 'Nervous system disorders - Other, specify' (ADAE ICANSFL).",
+            "Protocol day (ADAE ASTPDAY): day 0 = first JK500 infusion. Duration = end - onset + 1 days (ADAE ADURN). "
+            "Treatment-emergent events of infused subjects; ICANS is recorded under 'Nervous system disorders - "
+            "Other, specify' (ADAE ICANSFL).",
         ),
     )
 
@@ -211,9 +212,9 @@ def crs_icans_listing(analysis: Analysis) -> Table:
                     str(row["USUBJID"]),
                     name,
                     str(row["AESPID"]),
-                    text(row["ASTDY"]),
+                    text(row["ASTPDAY"]),
                     text(_days_after_infusion(subject, row)),
-                    text(row["AENDY"]),
+                    text(row["AENPDAY"]),
                     text(row["ADURN"]),
                     str(row["AETOXGRN"]),
                     "Yes" if row["AECAT"] is not None else "No",
@@ -305,7 +306,7 @@ def dlt_listing(analysis: Analysis) -> Table:
                 str(row["AESPID"]),
                 str(row["AETERM"]),
                 str(row["AEDECOD"]),
-                text(row["ASTDY"]),
+                text(row["ASTPDAY"]),
                 str(row["AETOXGRN"]),
                 "Yes" if row["DLTWFL"] == "Y" else "No",
                 "Yes" if event["attributed_elsewhere"] else "No",
@@ -355,8 +356,8 @@ def sae_listing(analysis: Analysis) -> Table:
             str(row["AESPID"]),
             str(row["AETERM"]),
             str(row["AEDECOD"]),
-            text(row["ASTDY"]),
-            text(row["AENDY"]),
+            text(row["ASTPDAY"]),
+            text(row["AENPDAY"]),
             str(row["AETOXGRN"]),
             "; ".join(word for name, word in SERIOUSNESS_WORDS.items() if row[name] == "Y"),
             text(row["AEREL"]),
@@ -385,7 +386,10 @@ def sae_listing(analysis: Analysis) -> Table:
             "Treatment-emergent",
         ),
         rows=rows,
-        footnotes=("Protocol day 0 = first JK500 infusion; the mark when the subject had no infusion.",),
+        footnotes=(
+            "Protocol day (ADAE ASTPDAY, AENPDAY): day 0 = first JK500 infusion; the mark when the subject had no "
+            "infusion.",
+        ),
     )
 
 

@@ -13,6 +13,10 @@ own ``*_missing_reason`` column. Derived columns carry the rule and version that
 ``*_rule`` column, and the dictionary says which columns are derived. Removed records are left out: the
 audit tables keep them. CSV files are streamed row by row; the workbook is written in XlsxWriter's
 constant-memory mode, so memory stays flat as the study grows.
+
+The CSV files of live data are rendered by the database (``jk500db.export.tidy_live``: one SELECT per table,
+no Python per cell); the CSV files of an as-of export, whose rows exist only as the audit trail's text replayed
+here, are rendered by :func:`_csv_rows`. A test holds the two to the same bytes.
 """
 
 from __future__ import annotations

@@ -61,10 +61,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_database(app)
     init_security(app)
 
-    from admin import auth, views  # late: they import this package's extensions
+    from admin import auth, export_worker, views  # late: they import this package's extensions
 
     auth.init_auth(app)
     views.init_views(app)
+    export_worker.init_export_worker(app)  # the background exports; sweeps what a stopped server left
     return app
 
 

@@ -1,4 +1,8 @@
-"""Where the database is: ``JK500DB_DATABASE_URL``, or an SQLite file in ./instance/."""
+"""Where the database is: ``JK500DB_DATABASE_URL``, or an SQLite file in ./instance/.
+
+Also where exports asked for on the web page are kept, and for how long: ``JK500DB_EXPORT_DIR`` (default
+``exports/`` in the instance folder) and ``JK500DB_EXPORT_RETENTION_HOURS`` (default 24).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,13 @@ DATABASE_URL_VARIABLE = "JK500DB_DATABASE_URL"
 DEFAULT_INSTANCE_DIR = Path("instance")
 DEFAULT_SQLITE_NAME = "jk500db.sqlite3"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+EXPORT_DIR_VARIABLE = "JK500DB_EXPORT_DIR"
+EXPORT_RETENTION_VARIABLE = "JK500DB_EXPORT_RETENTION_HOURS"
+#: The web page's export ZIPs live in this folder of the instance folder unless JK500DB_EXPORT_DIR says otherwise.
+DEFAULT_EXPORT_DIR_NAME = "exports"
+#: Hours a finished export's ZIP is kept for download. Identified data must not sit on the server for good: a day
+#: is long enough to fetch a file asked for the evening before.
+DEFAULT_EXPORT_RETENTION_HOURS = 24
 
 
 def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
@@ -49,3 +60,24 @@ def database_url(explicit: str | None = None) -> URL:
             "ends; give a file path (sqlite:///path/to/file.sqlite3)"
         )
     return url
+
+
+def export_dir(explicit: str | Path | None = None, *, instance_dir: Path = DEFAULT_INSTANCE_DIR) -> Path:
+    """The folder for the web page's export ZIPs: ``explicit``, ``JK500DB_EXPORT_DIR``, or ``<instance>/exports``."""
+    raw = explicit or os.environ.get(EXPORT_DIR_VARIABLE)
+    folder = Path(raw) if raw else Path(instance_dir) / DEFAULT_EXPORT_DIR_NAME
+    return folder.expanduser().resolve()
+
+
+def export_retention_hours(explicit: int | str | None = None) -> int:
+    """Hours a finished export's ZIP is kept: ``explicit``, ``JK500DB_EXPORT_RETENTION_HOURS``, or 24."""
+    raw = explicit if explicit is not None else os.environ.get(EXPORT_RETENTION_VARIABLE)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return DEFAULT_EXPORT_RETENTION_HOURS
+    try:
+        hours = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{EXPORT_RETENTION_VARIABLE}: {raw!r} is not a whole number of hours") from None
+    if isinstance(raw, bool) or hours < 1:
+        raise ConfigurationError(f"{EXPORT_RETENTION_VARIABLE}: keep export files at least 1 hour, not {raw!r}")
+    return hours

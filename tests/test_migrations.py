@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -80,6 +82,47 @@ def test_list_page_indexes_upgrade_and_downgrade(fresh_database: str) -> None:
             assert installed_trigger_names(conn) >= expected_trigger_names(engine.dialect.name)
         migrate.upgrade(engine)
         assert indexes(engine, "audit_event")["ix_audit_event_subject"] == (["subject_id", "id"], None)
+    finally:
+        engine.dispose()
+
+
+def _log_security_event(engine: sa.Engine, kind: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO security_event (occurred_at, kind) VALUES (:at, :kind)"),
+            {"at": dt.datetime(2026, 11, 25, 9, 0), "kind": kind},
+        )
+
+
+def _security_kinds(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text("SELECT kind FROM security_event ORDER BY id")))
+
+
+@pytest.mark.parametrize("fresh_database", ENGINES, indirect=True)
+def test_export_jobs_upgrade_and_downgrade(fresh_database: str) -> None:
+    """0004 adds export_job and two security event kinds; its downgrade takes both away, keeps the security log,
+    and refuses while the log holds events the older schema cannot store (the log is never edited to fit)."""
+    engine = create_engine(fresh_database)
+    try:
+        migrate.upgrade(engine)
+        assert "export_job" in sa.inspect(engine).get_table_names()
+        _log_security_event(engine, "login_succeeded")
+        migrate.downgrade(engine, "0003")
+        assert "export_job" not in sa.inspect(engine).get_table_names()
+        assert _security_kinds(engine) == ["login_succeeded"]
+        with pytest.raises(sa.exc.IntegrityError, match=r"ck_security_event_kind|CHECK constraint failed"):
+            _log_security_event(engine, "reauthenticated")
+        with engine.connect() as conn:  # SQLite rebuilt security_event; the other tables' triggers are untouched
+            assert installed_trigger_names(conn) >= expected_trigger_names(engine.dialect.name)
+        migrate.upgrade(engine)
+        for kind in ("reauthenticated", "export_downloaded"):
+            _log_security_event(engine, kind)
+        with pytest.raises(RuntimeError, match=r"holds 2 event\(s\) of kinds revision 0003 cannot store"):
+            migrate.downgrade(engine, "0003")
+        with engine.connect() as conn:
+            assert migrate.current_revision(conn) == "0004"
+        assert _security_kinds(engine) == ["login_succeeded", "reauthenticated", "export_downloaded"]
     finally:
         engine.dispose()
 

@@ -1,50 +1,50 @@
-"""Data exports (issue 6): choose formats, re-enter the password, download one ZIP of the export folder.
+"""Data exports (issue 6): choose formats, re-enter the password; the export runs in the background, then downloads.
 
 An export takes data out of the system, so it is asked for as a signature is: the password again, checked by
-``jk500db.services.accounts.authenticate`` for the logged-in account; a wrong one is written to the security log
-and counts toward lockout, as at the login page. Who may export which formats, and identified data, is
-``jk500db.export.access`` (statisticians, investigators and data managers every format, monitors the data,
-ODM and audit formats, only administrators identified data); the form offers only what the role may take, and
-the runner refuses anything else a hand-made request asks for.
+``jk500db.services.accounts.authenticate`` for the logged-in account and logged as a re-authentication for an
+export (not as a login); a wrong one is written to the security log and counts toward lockout, as at the login
+page. Who may export which formats, and identified data, is ``jk500db.export.access`` (statisticians,
+investigators and data managers every format, monitors the data, ODM and audit formats, only administrators
+identified data); the form offers only what the role may take, and a hand-made request for anything else is
+refused before any job exists.
 
-The export itself is ``jk500db.export.runner.run_export``, the same as ``jk500db export``: a folder with a
-manifest of every file's SHA-256, and an ``export_record`` row committed here (AT-12). The folder is written
-under a fresh temporary directory, zipped into an anonymous temporary file (deleted by the system when the
-download ends) and removed before the response starts, so nothing of an export outlives the request and a
-large one never sits in memory. The ZIP is deterministic: entries sorted by path, every entry dated with the
-moment the data stand for (the newest audit event the snapshot includes) and given the same permissions, so
-two exports of the same data at the same request time are the same bytes.
-
-The page also lists the user's own previous exports; administrators see everyone's.
+A full export of a large study takes minutes, longer than any proxy lets a request last, so the form does not
+answer with the ZIP. It queues an export job (``jk500db.export.jobs``), commits it, hands it to the app's
+background worker (``admin.export_worker``) and redirects to the page (POST/redirect/GET), which lists the jobs -
+the user's own, or everyone's for administrators - with their state and the format being written, and refreshes
+that list by itself while one of the user's jobs is unfinished. A finished job offers its ZIP for download
+(``/exports/job/<id>/download``: the job's owner or an administrator, if their role may still take what it
+holds; every download is written to the security log) until the retention period
+(``JK500DB_EXPORT_RETENTION_HOURS``) ends and the file is deleted; the job then says "expired". The ZIP is the
+runner's export folder with its manifest of every file's SHA-256, made deterministic by
+``jk500db.export.archive``; each export is also recorded in ``export_record`` (AT-12), listed below the jobs as
+the previous exports.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, ClassVar
+from typing import ClassVar
 
 import sqlalchemy as sa
-from flask import current_app, request, send_file
+from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from admin.export_worker import export_worker
 from admin.extensions import db, utcnow
 from admin.pages.base import SecurePage
 from jk500db.errors import ValidationError
 from jk500db.export.access import IDENTIFIED_ROLES, allowed_formats, check_export
 from jk500db.export.context import ExportFormat
-from jk500db.export.runner import ExportResult, run_export
-from jk500db.models import ExportRecord, User
-from jk500db.models.vocabularies import RoleCode
-from jk500db.services.accounts import authenticate
+from jk500db.export.jobs import check_request, create_job, field_label, job_formats, refusal_text
+from jk500db.models import ExportJob, ExportRecord, User
+from jk500db.models.vocabularies import ExportJobState, RoleCode, SecurityEventKind
+from jk500db.services.accounts import authenticate, record_event
 
 #: What each format holds, as the form's checkboxes say it.
 FORMAT_TEXT: dict[ExportFormat, tuple[str, str]] = {
@@ -56,27 +56,13 @@ FORMAT_TEXT: dict[ExportFormat, tuple[str, str]] = {
     ExportFormat.PLOTS: ("Plots", "swimmer plot, AE heat map, ANC and platelet recovery, as PNG and SVG"),
     ExportFormat.AUDIT: ("Audit tables", "the audit trail, queries, SDV marks, signatures and locks as CSV"),
 }
-#: The form's fields as people read them, keyed by the names the runner's and the page's errors use.
-FIELD_LABELS: dict[str, str] = {
-    "format": "Formats",
-    "identified": "Identified data",
-    "as_of": "As of (UTC)",
-    "password": "Password",
-}
-#: Previous exports listed at most.
+#: Export jobs listed at most, and previous exports.
+JOBS_SHOWN = 50
 HISTORY_SHOWN = 100
-#: Permissions of every entry in the ZIP (a regular file, rw-r--r--), whatever the server's umask.
-ZIP_FILE_MODE = 0o100644
-#: "Made on Unix" in each entry, so the bytes do not depend on the server's operating system.
-ZIP_UNIX = 3
-#: Files are copied into the ZIP in blocks of this size, so memory stays flat however large the export.
-COPY_BLOCK = 1 << 20
+#: What the password is given again for, in the security log.
+REAUTHENTICATION_PURPOSE = "an export"
 #: Roles that may open the page: each one may export at least one format.
 EXPORTER_ROLES = frozenset(role for role in RoleCode if allowed_formats(role))
-
-
-def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 # --- the request -------------------------------------------------------------------------------------------
@@ -133,35 +119,75 @@ def parse_export_form(form: ExportForm) -> ExportRequest:
     return ExportRequest(chosen, form.identified, parse_as_of(form.as_of))
 
 
-# --- the ZIP -----------------------------------------------------------------------------------------------
+# --- export jobs -------------------------------------------------------------------------------------------
 
 
-def zip_date_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
-    """A ZIP entry's date and time (no zone: UTC by convention here), clamped to what the format can hold."""
-    moment = moment.astimezone(dt.UTC)
-    year = min(max(moment.year, 1980), 2107)
-    return (year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    requested_at: dt.datetime
+    requested_by: str
+    formats: str
+    identified: bool
+    as_of: dt.datetime | None
+    #: queued, running, done, failed, or expired (done, its file deleted).
+    state: str
+    #: what the state column says beyond the state: the format being written, why it failed, the file's size.
+    detail: str
+    #: whether the job is the viewer's own and unfinished: the list refreshes itself while one is.
+    waiting_for_me: bool
+    file_name: str | None
+    file_sha256: str | None
 
 
-def write_zip(folder: Path, target: IO[bytes], moment: dt.datetime) -> None:
-    """Every file under ``folder`` into ``target``: sorted by path, one date, one mode, streamed in blocks.
-
-    Nothing of the server (clock, umask, file system order, operating system) reaches the bytes.
-    """
-    files = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file())
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, path in files:
-            info = zipfile.ZipInfo(name, date_time=zip_date_time(moment))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = ZIP_UNIX
-            info.external_attr = ZIP_FILE_MODE << 16
-            info.file_size = path.stat().st_size  # lets zipfile choose ZIP64 for a very large file up front
-            with path.open("rb") as source, archive.open(info, "w") as entry:
-                shutil.copyfileobj(source, entry, COPY_BLOCK)
+def _size(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
-def zip_name(result: ExportResult) -> str:
-    return f"jk500_export_{result.manifest['audit']['position']}.zip"
+def _state(job: ExportJob) -> tuple[str, str]:
+    if job.state is ExportJobState.QUEUED:
+        return "queued", "waiting for the export before it to finish"
+    if job.state is ExportJobState.RUNNING:
+        writing = FORMAT_TEXT[ExportFormat(job.current_format)][0] if job.current_format else None
+        return "running", f"writing {writing}" if writing else "starting"
+    if job.state is ExportJobState.FAILED:
+        return "failed", job.failure or ""
+    if job.file_deleted_at is not None:
+        return "expired", "the file was deleted at the end of the retention period; ask again"
+    return "done", _size(job.file_bytes or 0)
+
+
+def read_jobs(session: Session, viewer_id: int, user_id: int | None) -> list[JobRow]:
+    """The newest export jobs, of one user or (``None``) of everyone: one statement."""
+    query = (
+        sa.select(ExportJob, User.full_name)
+        .join(User, User.id == ExportJob.user_id)
+        .order_by(ExportJob.id.desc())
+        .limit(JOBS_SHOWN)
+    )
+    if user_id is not None:
+        query = query.where(ExportJob.user_id == user_id)
+    rows = []
+    for job, full_name in session.execute(query).tuples():
+        state, detail = _state(job)
+        rows.append(
+            JobRow(
+                id=job.id,
+                requested_at=job.requested_at,
+                requested_by=full_name,
+                formats=", ".join(job.formats.split(",")),
+                identified=job.identified,
+                as_of=job.as_of,
+                state=state,
+                detail=detail,
+                waiting_for_me=job.user_id == viewer_id and state in ("queued", "running"),
+                file_name=job.file_name if state == "done" else None,
+                file_sha256=job.file_sha256 if state == "done" else None,
+            )
+        )
+    return rows
 
 
 # --- previous exports --------------------------------------------------------------------------------------
@@ -212,13 +238,19 @@ class ExportsPage(SecurePage):
     def _render(self, form: ExportForm | None = None, error: str | None = None) -> str:
         role: RoleCode = current_user.role
         everyone = role is RoleCode.ADMIN
+        session = db.session()
+        jobs = read_jobs(session, current_user.id, None if everyone else current_user.id)
         return self.render(
             "jk500/exports.html",
             form=form or ExportForm(),
             error=error,
             formats=[(f.value, *FORMAT_TEXT[f]) for f in ExportFormat if f in allowed_formats(role)],
             may_identify=role in IDENTIFIED_ROLES,
-            history=read_history(db.session(), None if everyone else current_user.id),
+            jobs=jobs,
+            jobs_shown=JOBS_SHOWN,
+            waiting=any(job.waiting_for_me for job in jobs),
+            retention_hours=current_app.config["JK500DB_EXPORT_RETENTION_HOURS"],
+            history=read_history(session, None if everyone else current_user.id),
             everyone=everyone,
             history_shown=HISTORY_SHOWN,
             field_label=field_label,
@@ -228,15 +260,16 @@ class ExportsPage(SecurePage):
     def index(self) -> str:
         return self._render()
 
-    @expose("/download", methods=["POST"])
-    def download(self) -> ResponseReturnValue:
+    @expose("/jobs", methods=["POST"])
+    def start(self) -> ResponseReturnValue:
         # CSRFProtect (global) has already refused a POST without a valid token before this runs.
         form = ExportForm.from_request(request.form, request.form.getlist("format"))
         password = request.form.get("password", "")
+        now = utcnow()
         try:
             wanted = parse_export_form(form)
             # The role's limits before the password: being refused a format is not a failed login.
-            check_export(current_user.role, set(wanted.formats), wanted.identified)
+            check_request(current_user.role, wanted.formats, wanted.identified, wanted.as_of, now)
             if not password:
                 raise ValidationError("password", "enter your password: an export takes data out of the system")
         except ValidationError as error:
@@ -244,14 +277,76 @@ class ExportsPage(SecurePage):
         user = self._reauthenticate(password)
         if user is None:
             return self._render(form, f"Not exported: {form.refuse(self._password_refusal())}")
-        workspace = Path(tempfile.mkdtemp(prefix="jk500-export-"))
+        session = db.session()
         try:
-            return self._export(user, wanted, workspace)
+            job = create_job(session, user, wanted.formats, identified=wanted.identified, as_of=wanted.as_of, now=now)
         except ValidationError as error:
-            db.session.rollback()
+            session.rollback()
             return self._render(form, f"Not exported: {form.refuse(error)}")
-        finally:
-            shutil.rmtree(workspace, ignore_errors=True)
+        session.commit()  # committed before the worker looks for it
+        export_worker(current_app).submit(job.id)
+        flash(
+            "Export asked for. It runs on the server: this list shows how far it has got, and a Download link when "
+            "it is ready. You may leave the page meanwhile.",
+            "info",
+        )
+        return redirect(url_for(".index"))
+
+    @expose("/job/<int:job_id>/download")
+    def download(self, job_id: int) -> ResponseReturnValue:
+        """The finished job's ZIP, to its owner or an administrator; anyone else is told there is no such job."""
+        session = db.session()
+        job = session.get(ExportJob, job_id)
+        if job is None or (job.user_id != current_user.id and current_user.role is not RoleCode.ADMIN):
+            abort(404)
+        try:  # the role may have changed since the export was asked for: what it may take now decides
+            check_export(current_user.role, set(job_formats(job)), job.identified)
+        except ValidationError as error:
+            flash(f"Not downloaded: {refusal_text(error)}.", "error")
+            return redirect(url_for(".index"))
+        state, _detail = _state(job)
+        if state != "done":
+            message = {
+                "expired": "that export's file was deleted at the end of the retention period; ask again",
+                "failed": "that export failed; ask again",
+            }.get(state, "that export is not finished yet")
+            flash(f"Not downloaded: {message}.", "error")
+            return redirect(url_for(".index"))
+        path = export_worker(current_app).storage.zip_path(job.id)
+        try:
+            archive = path.open("rb")  # opened before it is logged: a sweep may delete the name, never this file
+        except FileNotFoundError:
+            flash("Not downloaded: that export's file is no longer on the server; ask again.", "error")
+            return redirect(url_for(".index"))
+        size = path.stat().st_size
+        if size != job.file_bytes:
+            archive.close()
+            flash("Not downloaded: that export's file on the server is not the one written; ask again.", "error")
+            return redirect(url_for(".index"))
+        try:
+            self._log_download(session, job)
+        except BaseException:
+            archive.close()
+            raise
+        response = send_file(archive, mimetype="application/zip", as_attachment=True, download_name=job.file_name)
+        response.content_length = size
+        return response
+
+    def _log_download(self, session: Session, job: ExportJob) -> None:
+        """Who took which file (security log); committed before the file is sent."""
+        me = session.get_one(User, current_user.id)
+        owner = "" if job.user_id == me.id else f", asked for by {session.get_one(User, job.user_id).full_name}"
+        record_event(
+            session,
+            SecurityEventKind.EXPORT_DOWNLOADED,
+            now=utcnow(),
+            user=me,
+            actor=me,
+            remote_addr=request.remote_addr,
+            detail=f"export job {job.id} ({job.formats}{', identified' if job.identified else ''}{owner}): "
+            f"{job.file_name}, {job.file_bytes} bytes, SHA-256 {job.file_sha256}",
+        )
+        session.commit()
 
     def _reauthenticate(self, password: str) -> User | None:
         """The logged-in account again, if ``password`` is its password; the attempt is committed either way."""
@@ -266,6 +361,7 @@ class ExportsPage(SecurePage):
             max_failures=int(config["JK500DB_MAX_FAILED_LOGINS"]),
             lockout_minutes=int(config["JK500DB_LOCKOUT_MINUTES"]),
             allow_demo=bool(config["JK500DB_DEMO"]),
+            purpose=REAUTHENTICATION_PURPOSE,
         )
         session.commit()  # a refusal is in the security log and counts toward lockout, as at the login page
         return user
@@ -276,35 +372,6 @@ class ExportsPage(SecurePage):
             until = user.locked_until.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             return ValidationError("password", f"your account is locked until {until} after too many wrong passwords")
         return ValidationError("password", "is not correct (wrong passwords count toward locking your account)")
-
-    def _export(self, user: User, wanted: ExportRequest, workspace: Path) -> ResponseReturnValue:
-        """Run the export into ``workspace``, commit its record, and answer with the ZIP (``workspace`` is the
-        caller's to remove: the ZIP is an anonymous temporary file of its own)."""
-        session = db.session()
-        result = run_export(
-            session,
-            workspace / "export",
-            wanted.formats,
-            user=user,
-            identified=wanted.identified,
-            as_of=wanted.as_of,
-            now=utcnow(),
-        )
-        moment = dt.datetime.fromisoformat(result.manifest["audit"]["data_moment"])
-        session.commit()
-        # Not a `with` block: the file must outlive this function; send_file closes it when the download ends,
-        # and the system deletes it then (it has no name in the file system).
-        archive = tempfile.TemporaryFile(prefix="jk500-export-", suffix=".zip")  # noqa: SIM115
-        try:
-            write_zip(result.folder, archive, moment)
-            size = archive.tell()
-            archive.seek(0)
-        except BaseException:
-            archive.close()
-            raise
-        response = send_file(archive, mimetype="application/zip", as_attachment=True, download_name=zip_name(result))
-        response.content_length = size
-        return response
 
 
 PAGE = ExportsPage

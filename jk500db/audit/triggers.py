@@ -24,8 +24,13 @@ import sqlalchemy as sa
 from jk500db.audit.chain import HASHED_COLUMNS, POSTGRES_CHAIN_FUNCTION
 from jk500db.models import Base, ClinicalRecord
 
-#: Logs that are append-only themselves and are not audited field by field.
-UNAUDITED_TABLES = frozenset({"audit_event", "security_event", "export_record"})
+#: Logs that are append-only themselves and are not audited field by field, and ``export_job``: the progress of
+#: an export asked for on the web page, operational state rather than trial data. Auditing it would put each
+#: state change and heartbeat of a background thread (which has no user to act as) into the chain, move the
+#: audit position the next export stands on (two exports of the same data would no longer be the same bytes)
+#: and export the job table with the data; what an export took out is recorded by ``export_record`` and the
+#: security log's download events, which are append-only.
+UNAUDITED_TABLES = frozenset({"audit_event", "security_event", "export_record", "export_job"})
 #: Columns whose changes are not audit events, by table: login bookkeeping that the security log records (a
 #: failed login has no actor to audit it under). Clinical records also skip ``version``, their optimistic-
 #: locking counter; elsewhere a column called "version" is data (protocol_version.version).

@@ -1,7 +1,7 @@
 """Every model of the trial, one module per clinical concept; importing this registers them all."""
 
 from jk500db.models.adverse_event import SERIOUSNESS_CRITERIA, AdverseEvent
-from jk500db.models.audit import AuditEvent, ExportRecord, SecurityEvent
+from jk500db.models.audit import AuditEvent, ExportJob, ExportRecord, SecurityEvent
 from jk500db.models.base import Base, ClinicalRecord, SubjectRecord
 from jk500db.models.crs import CrsAssessment, CrsVasopressor
 from jk500db.models.disease import DiseaseHistory, MolecularMarker, PriorTherapy
@@ -51,6 +51,7 @@ __all__ = [
     "EligibilityCriterion",
     "EndOfStudy",
     "ExpectedForm",
+    "ExportJob",
     "ExportRecord",
     "FormStatus",
     "IcansAssessment",

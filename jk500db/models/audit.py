@@ -1,4 +1,4 @@
-"""The audit trail and the security and export logs.
+"""The audit trail, the security and export logs, and the exports asked for on the web page.
 
 ``audit_event`` rows are written by database triggers (one per changed field), never by the application,
 and chained by SHA-256 so that an edited, deleted or inserted row is detectable. Timestamps are ISO 8601
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jk500db.models.base import Base
-from jk500db.models.types import Vocabulary
-from jk500db.models.vocabularies import AuditAction, ChangeSource, SecurityEventKind
+from jk500db.models.types import Vocabulary, check, requires_check
+from jk500db.models.vocabularies import AuditAction, ChangeSource, ExportJobState, SecurityEventKind
 
 
 class AuditEvent(Base):
@@ -102,3 +102,59 @@ class ExportRecord(Base):
     audit_head_hash: Mapped[str | None] = mapped_column(sa.String(64))
     #: SHA-256 of the export's manifest.
     manifest_sha256: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ExportJob(Base):
+    """An export asked for on the web page and run in the background (``jk500db.export.jobs``).
+
+    Operational state, not a log: the row changes as the job runs (queued, running, done or failed) and its ZIP
+    is deleted after the retention period. What was taken out is recorded, once and for good, by the
+    ``export_record`` the finished job points to and by the security log's download events.
+    """
+
+    __tablename__ = "export_job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: who asked (and who alone, with administrators, may download the result).
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    #: when the export was asked for (UTC); the manifest's requested_at.
+    requested_at: Mapped[dt.datetime]
+    #: formats asked for, comma-separated in the runner's order (tidy, sdtm, adam, odm, tables, plots, audit).
+    formats: Mapped[str] = mapped_column(sa.String(120))
+    #: identified (admins only) or de-identified.
+    identified: Mapped[bool] = mapped_column(default=False)
+    #: the moment to rebuild the data at, if any (UTC).
+    as_of: Mapped[dt.datetime | None]
+    #: queued, running, done or failed.
+    state: Mapped[ExportJobState] = mapped_column(Vocabulary(ExportJobState))
+    #: the format being written now, while running (progress).
+    current_format: Mapped[str | None] = mapped_column(sa.String(20))
+    #: when the server began the export (UTC).
+    started_at: Mapped[dt.datetime | None]
+    #: last time the server holding the job showed it was alive (UTC); a job whose heartbeat stops was abandoned.
+    heartbeat_at: Mapped[dt.datetime]
+    #: when the job ended, done or failed (UTC).
+    finished_at: Mapped[dt.datetime | None]
+    #: why the export failed, in words for the user (the details are in the server's log, never here).
+    failure: Mapped[str | None] = mapped_column(sa.Text)
+    #: the export's record once done (who took which data out, with the manifest's SHA-256).
+    export_record_id: Mapped[int | None] = mapped_column(sa.ForeignKey("export_record.id"))
+    #: the ZIP's name as the browser saves it.
+    file_name: Mapped[str | None] = mapped_column(sa.String(120))
+    #: the ZIP's size in bytes.
+    file_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: the ZIP's SHA-256.
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    #: when the ZIP was deleted at the end of the retention period (UTC); the row stays, the page says "expired".
+    file_deleted_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        check(
+            "state <> 'done' OR (export_record_id IS NOT NULL AND file_name IS NOT NULL AND file_bytes IS NOT NULL"
+            " AND file_sha256 IS NOT NULL AND finished_at IS NOT NULL)",
+            "done_has_result",
+            field="state",
+            rule="a finished export names its record and its file",
+        ),
+        requires_check("failure", "state = 'failed'", "a failed export says why"),
+    )

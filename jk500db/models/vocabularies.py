@@ -494,6 +494,19 @@ class SecurityEventKind(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     ROLE_CHANGED = "role_changed"
     SIGNATURE_FAILED = "signature_failed"
+    #: the password given again, right, to confirm an act (an export) by someone already logged in; not a login.
+    REAUTHENTICATED = "reauthenticated"
+    #: a finished export's ZIP fetched from the exports page (who took the file, which job, its SHA-256).
+    EXPORT_DOWNLOADED = "export_downloaded"
+
+
+class ExportJobState(StrEnum):
+    """Where an export asked for on the web page stands (``jk500db.export.jobs``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class ReportStatus(StrEnum):

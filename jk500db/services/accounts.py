@@ -252,16 +252,23 @@ def authenticate(
     max_failures: int = 5,
     lockout_minutes: int = 15,
     allow_demo: bool = True,
+    purpose: str | None = None,
 ) -> User | None:
     """The user when ``password`` is right and the account may log in; otherwise None.
 
     Every path verifies one argon2 hash (a dummy one for an unknown e-mail) and returns the same None, so
     neither the answer nor its timing says whether the account exists. ``max_failures`` consecutive
     failures lock the account for ``lockout_minutes`` (PW-04); while locked even the right password fails.
+
+    ``purpose`` (e.g. "an export") marks the password given again by someone already logged in, to confirm an
+    act: a success is then logged as ``REAUTHENTICATED`` for that purpose, not as a login (the security log
+    would otherwise show logins that never happened), and a failure is a failed login as at the login page,
+    counted toward lockout, its detail naming the purpose.
     """
     now = _check_aware(now)
     address = normalise_email(email)
     user = session.scalar(sa.select(User).where(User.email == address))
+    suffix = "" if purpose is None else f" (password given again for {purpose})"
 
     def failed(reason: str) -> None:
         record_event(
@@ -270,7 +277,7 @@ def authenticate(
             now=now,
             user=user,
             remote_addr=remote_addr,
-            detail=reason if user is not None else f"{reason}: {address[:200]}",
+            detail=(reason if user is not None else f"{reason}: {address[:200]}") + suffix,
         )
         session.flush()
 
@@ -312,7 +319,18 @@ def authenticate(
             ChangeContext(user.id, user.full_name, ChangeSource.SYSTEM, "password hash upgraded at login"),
         )
         user.password_hash = hash_password(password)
-    record_event(session, SecurityEventKind.LOGIN_SUCCEEDED, now=now, user=user, remote_addr=remote_addr)
+    if purpose is None:
+        record_event(session, SecurityEventKind.LOGIN_SUCCEEDED, now=now, user=user, remote_addr=remote_addr)
+    else:
+        record_event(
+            session,
+            SecurityEventKind.REAUTHENTICATED,
+            now=now,
+            user=user,
+            actor=user,
+            remote_addr=remote_addr,
+            detail=f"password given again for {purpose}",
+        )
     session.flush()
     return user
 

@@ -61,9 +61,11 @@ PAGES: dict[str, Access] = {
     "locks.index": Access(get=frozenset({ADM})),
     "locks.create": Access(post=frozenset({ADM})),
     "locks.unlock": Access(post=frozenset({ADM})),
-    # Every role exports something (jk500db/export/access.py); the runner then limits formats and identified data.
+    # Every role exports something (jk500db/export/access.py); asking then limits formats and identified data.
     "exports.index": Access(get=EVERYONE),
-    "exports.download": Access(post=EVERYONE),
+    "exports.start": Access(post=EVERYONE),
+    # A job's ZIP: its owner and administrators; anyone else (and a job that does not exist) gets 404 from the page.
+    "exports.download": Access(get=EVERYONE),
 }
 
 #: Every form's model view: data managers enter and correct; the other clinical roles read (and export, apart
@@ -114,7 +116,7 @@ def urls(app: Flask) -> list[tuple[str, str, str]]:
         if rule.endpoint in PUBLIC:
             continue
         path = rule.rule
-        path = path.replace("<subject_number>", "01-003").replace("<int:lock_id>", "1")
+        path = path.replace("<subject_number>", "01-003").replace("<int:lock_id>", "1").replace("<int:job_id>", "1")
         path = path.replace("<export_type>", "csv")
         assert "<" not in path, f"{rule.rule}: this test does not know how to fill its arguments"
         view = rule.endpoint.partition(".")[0]

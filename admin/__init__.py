@@ -10,6 +10,8 @@ Configuration, lowest precedence first: the defaults below, environment variable
 - ``JK500DB_MAX_FAILED_LOGINS`` (5) and ``JK500DB_LOCKOUT_MINUTES`` (15): account lockout (PW-04).
 - ``JK500DB_DEMO`` (False): a demo database; demo accounts may log in, cookies may go over plain http.
 - ``JK500DB_CLOCK``: a callable returning aware UTC now; tests move time with it.
+- ``JK500DB_EXPORT_DIR`` and ``JK500DB_EXPORT_RETENTION_HOURS`` (24): where the export page's ZIPs are kept and
+  for how long (``jk500db.config``; environment variables or keys here).
 - ``SESSION_COOKIE_SECURE``: True unless TESTING; False is accepted only in TESTING or demo mode (a demo
   served over http on localhost).
 - ``INSTANCE_PATH``: where the persistent secret key lives (default ./instance, beside the default database).

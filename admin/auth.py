@@ -51,6 +51,9 @@ bp = Blueprint("auth", __name__)
 #: session keys (POSIX seconds, from the app clock).
 LOGIN_AT = "jk500_login_at"
 SEEN_AT = "jk500_seen_at"
+#: Sent by a page that refreshes itself (the export jobs list): such a request is the browser's, not the user's,
+#: so it must not keep an unattended session alive (SE-01). A plain reload says the same with ``?poll=1``.
+POLL_HEADER = "X-JK500-Poll"
 #: one message for every failed login, so it does not tell whether the account exists (no enumeration).
 LOGIN_FAILED = "The e-mail or password is not correct, or the account is locked or disabled."
 #: what a user who must change their password may still open.
@@ -245,8 +248,16 @@ def _expire_session(reason: str) -> ResponseReturnValue:
     return redirect(url_for("auth.login", next=target))
 
 
+def _is_poll() -> bool:
+    """Whether the request is a page refreshing itself rather than something the user did."""
+    return request.headers.get(POLL_HEADER) == "1" or request.args.get("poll") == "1"
+
+
 def enforce_session_rules() -> ResponseReturnValue | None:
-    """Before every request: idle timeout (SE-01), absolute lifetime (SE-02), a due password change."""
+    """Before every request: idle timeout (SE-01), absolute lifetime (SE-02), a due password change.
+
+    A page's own polling is checked like any request but does not count as activity.
+    """
     if request.endpoint is not None and request.endpoint.endswith("static"):
         return None
     if not current_user.is_authenticated:
@@ -261,7 +272,8 @@ def enforce_session_rules() -> ResponseReturnValue | None:
         return _expire_session(f"absolute lifetime of {config['JK500DB_SESSION_HOURS']} h reached")
     if now - seen_at > config["JK500DB_IDLE_MINUTES"] * 60:
         return _expire_session(f"inactive for more than {config['JK500DB_IDLE_MINUTES']} min")
-    session[SEEN_AT] = now
+    if not _is_poll():
+        session[SEEN_AT] = now
     if current_user.must_change_password and request.endpoint not in OPEN_WHILE_PASSWORD_CHANGE_DUE:
         flash("Please choose a new password before you continue.", "info")
         return redirect(url_for("auth.change_password"))

@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from admin import create_app
-from admin.auth import safe_next
+from admin.auth import POLL_HEADER, safe_next
 from admin.base_view import READ, Action, Permissions, SecureModelView
 from admin.extensions import db
 from jk500db import migrate
@@ -732,3 +732,16 @@ def test_a_request_that_rolls_back_can_still_query_as_its_user(app: Flask, make_
         db.session.execute(sa.select(1))
         db.session.rollback()
         assert db.session.scalar(sa.select(User.full_name).where(User.id == user.id)) == "Anna Berg"
+
+
+def test_SE01_a_page_refreshing_itself_does_not_keep_an_idle_session_alive(
+    app: Flask, client: FlaskClient, clock: Clock, make_user: MakeUser
+) -> None:
+    """The export page polls for its jobs every few seconds; that must not count as the user being there."""
+    log_in(client, make_user().email)
+    for _ in range(3):  # polled, by the script's header and by the no-script reload's ?poll=1
+        clock.advance(minutes=5)
+        assert client.get("/", headers={POLL_HEADER: "1"}).status_code == 200
+        assert client.get("/?poll=1").status_code == 200
+    clock.advance(seconds=1)  # 15 minutes and a second since the user last did anything
+    assert redirects_to_login(client.get("/", headers={POLL_HEADER: "1"}))

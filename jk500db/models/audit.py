@@ -63,7 +63,8 @@ class AuditEvent(Base):
 
 
 class SecurityEvent(Base):
-    """Logins, logouts, lockouts, password and account changes (Part 11 §11.300(d), Annex 11 §12.3)."""
+    """Logins, logouts, lockouts, password and account changes, re-authentication for an export and export
+    downloads (Part 11 §11.300(d), Annex 11 §12.3)."""
 
     __tablename__ = "security_event"
 

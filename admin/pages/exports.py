@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
@@ -159,18 +159,18 @@ def _state(job: ExportJob) -> tuple[str, str]:
     return "done", _size(job.file_bytes or 0)
 
 
+def _newest(model: type[ExportJob] | type[ExportRecord], user_id: int | None, limit: int) -> sa.Select[Any]:
+    """The newest rows of ``model`` with the printed name of who asked, of one user or (``None``) of everyone."""
+    query = sa.select(model, User.full_name).join(User, User.id == model.user_id).order_by(model.id.desc())
+    if user_id is not None:
+        query = query.where(model.user_id == user_id)
+    return query.limit(limit)
+
+
 def read_jobs(session: Session, viewer_id: int, user_id: int | None) -> list[JobRow]:
     """The newest export jobs, of one user or (``None``) of everyone: one statement."""
-    query = (
-        sa.select(ExportJob, User.full_name)
-        .join(User, User.id == ExportJob.user_id)
-        .order_by(ExportJob.id.desc())
-        .limit(JOBS_SHOWN)
-    )
-    if user_id is not None:
-        query = query.where(ExportJob.user_id == user_id)
     rows = []
-    for job, full_name in session.execute(query).tuples():
+    for job, full_name in session.execute(_newest(ExportJob, user_id, JOBS_SHOWN)).tuples():
         state, detail = _state(job)
         rows.append(
             JobRow(
@@ -205,14 +205,7 @@ class HistoryRow:
 
 def read_history(session: Session, user_id: int | None) -> list[HistoryRow]:
     """The newest exports, of one user or (``None``) of everyone: one statement."""
-    query = (
-        sa.select(ExportRecord, User.full_name)
-        .join(User, User.id == ExportRecord.user_id)
-        .order_by(ExportRecord.id.desc())
-        .limit(HISTORY_SHOWN)
-    )
-    if user_id is not None:
-        query = query.where(ExportRecord.user_id == user_id)
+    query = _newest(ExportRecord, user_id, HISTORY_SHOWN)
     return [
         HistoryRow(
             record.exported_at,

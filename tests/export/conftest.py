@@ -8,6 +8,8 @@ data (an edit for ``--as-of``) makes its own database with ``fresh_study``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -45,16 +47,23 @@ def build_study(url: str, *, generated: int = GENERATED_SUBJECTS) -> None:
         engine.dispose()
 
 
+@contextmanager
+def study_database(engine: str, folder: Path, name: str, *, generated: int = GENERATED_SUBJECTS) -> Iterator[str]:
+    """A new database on ``engine`` ("sqlite": a file in ``folder``) holding the export study; dropped after."""
+    if engine == "sqlite":
+        url = f"sqlite:///{folder / f'{name}.sqlite3'}"
+        build_study(url, generated=generated)
+        yield url
+        return
+    with postgres_database(f"jk500db_{name}") as url:
+        build_study(url, generated=generated)
+        yield url
+
+
 @pytest.fixture(scope="session", params=ENGINES)
 def study_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database with the export study, once per engine per test session (read only for tests)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('export-study') / 'study.sqlite3'}"
-        build_study(url)
-        yield url
-        return
-    with postgres_database("jk500db_export") as url:
-        build_study(url)
+    with study_database(request.param, tmp_path_factory.mktemp("export-study"), "export") as url:
         yield url
 
 

@@ -46,8 +46,8 @@ from jk500db.export.runner import MANIFEST, run_export
 from jk500db.models import AdverseEvent, AuditEvent, ExportJob, ExportRecord, SecurityEvent, User
 from jk500db.models.vocabularies import ExportJobState, RoleCode, SecurityEventKind
 from jk500db.services import accounts
-from tests.conftest import ENGINES, postgres_database
-from tests.export.conftest import build_study
+from tests.conftest import ENGINES
+from tests.export.conftest import study_database
 from tests.factories import act, user
 
 QUICK = [ExportFormat.TIDY, ExportFormat.AUDIT]
@@ -57,13 +57,7 @@ RETENTION = dt.timedelta(hours=24)
 @pytest.fixture(scope="module", params=ENGINES)
 def jobs_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A study of this module's own (the demo cohort), which the jobs commit into."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('export-jobs') / 'jobs.sqlite3'}"
-        build_study(url, generated=0)
-        yield url
-        return
-    with postgres_database("jk500db_jobs") as url:
-        build_study(url, generated=0)
+    with study_database(request.param, tmp_path_factory.mktemp("export-jobs"), "jobs", generated=0) as url:
         yield url
 
 

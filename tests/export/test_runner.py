@@ -23,8 +23,8 @@ from jk500db.export.context import ExportFormat
 from jk500db.export.runner import MANIFEST, RULE_MODULES, run_export
 from jk500db.models import AuditEvent, ExportRecord, LabResult, Subject, User
 from jk500db.models.vocabularies import RoleCode
-from tests.conftest import ENGINES, postgres_database
-from tests.export.conftest import build_study
+from tests.conftest import ENGINES
+from tests.export.conftest import study_database
 from tests.factories import TEST_PASSWORD, act, user
 
 QUICK = [ExportFormat.TIDY, ExportFormat.AUDIT]
@@ -115,13 +115,7 @@ def test_an_export_never_mixes_with_an_earlier_one(study: Session, tmp_path: Pat
 @pytest.fixture(params=ENGINES)
 def small_study(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A study of its own (the demo cohort only) that a test may change."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'asof.sqlite3'}"
-        build_study(url, generated=0)
-        yield url
-        return
-    with postgres_database("jk500db_asof") as url:
-        build_study(url, generated=0)
+    with study_database(request.param, tmp_path, "asof", generated=0) as url:
         yield url
 
 

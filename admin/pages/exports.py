@@ -85,7 +85,7 @@ class ExportForm:
     def refuse(self, error: ValidationError) -> str:
         """Put ``error`` beside its field and return it as the page's summary says it."""
         self.errors[error.field] = error.rule
-        return f"{field_label(error.field)}: {error.rule}"
+        return refusal_text(error)
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,10 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {}).setdefault("isolation_level", None)
     engine = sa.create_engine(resolved, **kwargs)
     from jk500db.derivations import install  # late: the derivations import the models and services
+    from jk500db.services import text
 
     install()  # every session commit recomputes derived values and runs the edit checks
+    text.install()  # every flush refuses control characters in text
     if resolved.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _prepare_sqlite_connection)
         event.listen(engine, "commit", clear_sqlite_context)

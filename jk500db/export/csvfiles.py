@@ -20,6 +20,8 @@ from jk500db.export.cells import FORMULA_STARTS, neutralise_formula
 
 #: First characters that can start a formula (an empty string never does).
 FORMULA_FIRST = frozenset(FORMULA_STARTS)
+#: The characters that make ``csv_writer`` quote a field: the delimiter, the quote and both line-break characters.
+QUOTED_CHARACTERS = ',"\n\r'
 
 
 def _utc_text(value: dt.datetime) -> str:
@@ -87,6 +89,13 @@ def csv_writer(handle: IO[str]) -> CsvWriter:
     """The csv writer of every export CSV: ``\n`` line ends; a field holding ``,`` ``"`` ``\n`` or ``\r`` quoted."""
     writer: CsvWriter = csv.writer(_LineFeedRows(handle), lineterminator="\r\n")
     return writer
+
+
+def csv_field(text: str) -> str:
+    """``text`` as ``csv_writer`` writes it as one field of a row of several (a lone empty field differs)."""
+    if any(character in text for character in QUOTED_CHARACTERS):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -11,10 +11,16 @@ live snapshot one SELECT per table computes every cell's final text, so Python o
   that a spreadsheet would run as a formula neutralised;
 - CTCAE terms, MedDRA codes and staff names by joins; age at first consent from the two dates.
 
-On SQLite the DBAPI cursor's tuples go straight into the csv writer's ``writerows``. On PostgreSQL the server
-writes the CSV itself (``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)``), quoting the fields that
-``jk500db.export.csvfiles.csv_writer`` quotes; empty text is sent as NULL (COPY would write ``""`` for it where
-the csv module writes nothing), so both engines give the csv module's bytes.
+On PostgreSQL the server writes the CSV itself (``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)``), quoting the
+fields that ``jk500db.export.csvfiles.csv_writer`` quotes; empty text is sent as NULL (COPY would write ``""`` for
+it where the csv module writes nothing). SQLite has no CSV writer of its own in the library, so its SELECT returns
+each row as its finished CSV line, one ``printf`` per row: Python's csv module cost as much again as SQLite's
+whole query. A field is quoted where the csv module would quote it (``csvfiles.csv_field``): each cell whose
+stored value is text is tested for a comma, quote or line break (``GLOB``), an integer column only when it holds
+text at all; the rare hits are quoted in SQL, or by ``csv_field`` itself where the cell is computed from the
+stored text. Cells SQLite computes from numbers (booleans, ages) cannot need quotes. Both engines thus give the
+csv module's bytes. ``printf`` ends a text at a NUL character, which is why the one write path refuses control
+characters in text (``jk500db.services.text``) and PostgreSQL cannot store NUL at all.
 
 The rendering in Python (``jk500db.export.tidy._csv_rows``, from the audit trail's text) stays the one used for
 an as-of export and the definition of each rule: this module restates those rules in SQL, each beside the name
@@ -38,15 +44,21 @@ import sqlalchemy as sa
 from jk500db.audit.triggers import MASK, MASKED_COLUMNS
 from jk500db.export.cells import FORMULA_STARTS, NUMBER_PATTERN, neutralise_formula
 from jk500db.export.context import ExportContext
-from jk500db.export.csvfiles import csv_writer
+from jk500db.export.csvfiles import QUOTED_CHARACTERS, csv_field, csv_writer
 from jk500db.export.dictionary import ExportColumn, Source, export_columns, key_columns, links_to, table_columns
 from jk500db.export.snapshot import audited_columns
 from jk500db.models import Base
 from jk500db.models.types import UTCDateTime, Vocabulary
 
-#: The SQLite function that neutralises a formula-like cell: Python's own rule, called only for the rare cells
-#: whose first character could start a formula.
-NEUTRALISE_FUNCTION = "jk500_neutralise_formula"
+#: SQLite functions for the rare cells SQL does not finish itself, each Python's own rule: the CSV field of a
+#: text whose first character could start a formula (neutralised, then quoted if it must be), and the quoting of
+#: a cell computed from a stored text that holds a comma, quote or line break.
+FORMULA_FIELD_FUNCTION = "jk500_formula_field"
+QUOTED_FIELD_FUNCTION = "jk500_csv_field"
+#: ``printf`` takes at most 127 arguments in a stock SQLite; longer rows are printed in parts.
+_PRINTF_CELLS = 100
+#: Lines fetched and written per call.
+_BATCH = 2000
 
 
 def _name(identifier: str) -> str:
@@ -59,6 +71,17 @@ def _literal(text: str) -> str:
 
 _FORMULA_FIRST = ", ".join(_literal(start) for start in FORMULA_STARTS)
 _FORMULA_CODES = ", ".join(str(ord(start)) for start in FORMULA_STARTS)
+#: A GLOB pattern matching a text that holds a character the csv module quotes for.
+_NEEDS_QUOTES = "'*[' || " + " || ".join(f"char({ord(c)})" for c in QUOTED_CHARACTERS) + " || ']*'"
+
+
+def _quoted(text: str) -> str:
+    """``text`` in double quotes, its own quotes doubled: the CSV field of a text that needs quotes."""
+    return f"""'"' || replace({text}, '"', '""') || '"'"""
+
+
+def _formula_field(text: str) -> str:
+    return csv_field(neutralise_formula(text))
 
 
 @dataclass
@@ -93,13 +116,24 @@ class _Select:
             # PostgreSQL's own text is already true/false; SQLite keeps 1/0.
             return f"{column}::text" if self.postgres else f"CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
         if isinstance(column_type, UTCDateTime):
-            return self.utc_time(column)
+            return self.field(self.utc_time(column), column)
         text = self.audit_text(column, column_type)
-        if isinstance(column_type, (sa.String, sa.Text)):
-            if not isinstance(column_type, Vocabulary):
-                text = self.neutralised(text)
-            return self.text(text)
-        return text
+        if isinstance(column_type, (sa.String, sa.Text)) and not isinstance(column_type, Vocabulary):
+            return self.text(self.neutralised(text))
+        return self.field(text, column, integer=isinstance(column_type, sa.Integer))
+
+    def field(self, text: str, stored: str, *, integer: bool = False) -> str:
+        """On SQLite, the CSV field of ``text``, a cell computed from the stored value ``stored``: quoted when
+        ``stored`` holds a character that needs quotes (in SQL when the cell is the stored text itself, else by
+        ``csv_field``, as the cell may have lost the character). A column of integer affinity holds text only when
+        something wrote text there, so only then is it tested. PostgreSQL's COPY quotes for itself."""
+        if self.postgres:
+            return text
+        test = f"{stored} GLOB {_NEEDS_QUOTES}"
+        if integer:
+            test = f"typeof({stored}) = 'text' AND {test}"
+        quoted = _quoted(text) if text == stored else f"{QUOTED_FIELD_FUNCTION}({text})"
+        return f"CASE WHEN {test} THEN {quoted} ELSE {text} END"
 
     def utc_time(self, column: str) -> str:
         """``jk500db.export.csvfiles._utc_text``: ISO 8601 with ``Z``, microseconds only when not zero."""
@@ -121,8 +155,12 @@ class _Select:
         if self.postgres:
             formula = f"left({text}, 1) IN ({_FORMULA_FIRST}) AND {text} !~ {_literal(NUMBER_PATTERN)}"
             return f"CASE WHEN {formula} THEN '''' || {text} ELSE {text} END"
-        formula = f"unicode({text}) IN ({_FORMULA_CODES})"  # the first character's code: cheaper than substr
-        return f"CASE WHEN {formula} THEN {NEUTRALISE_FUNCTION}({text}) ELSE {text} END"
+        # On SQLite, also the CSV field (see ``field``); the first character's code is cheaper than substr.
+        formula = f"unicode({text}) IN ({_FORMULA_CODES})"
+        return (
+            f"CASE WHEN {formula} THEN {FORMULA_FIELD_FUNCTION}({text}) "
+            f"WHEN {text} GLOB {_NEEDS_QUOTES} THEN {_quoted(text)} ELSE {text} END"
+        )
 
     def text(self, text: str) -> str:
         """Empty text as NULL on PostgreSQL, whose COPY writes ``""`` for it where Python's csv writes nothing."""
@@ -156,7 +194,8 @@ class _Select:
         if column.source is Source.VALUE:
             return self.value(Base.metadata.tables[self.table].c[column.column], f"t.{_name(column.column)}")
         if column.source is Source.LINK:
-            return self.audit_text(f"t.{_name(column.column)}", sa.Integer())
+            stored = f"t.{_name(column.column)}"
+            return self.field(self.audit_text(stored, sa.Integer()), stored, integer=True)
         if column.source is Source.AGE:
             return self.age()
         if column.source is Source.STAFF:
@@ -170,21 +209,37 @@ class _Select:
         subject = "t.id" if self.table == "subject" else "t.subject_id" if "subject_id" in columns else None
         keys: list[str] = []
         if subject is not None:
-            self.join("subject", "key_subject", f"key_subject.id = {subject}")
-            self.join("site", "key_site", "key_site.id = key_subject.site_id")
-            self.join("study", "key_study", "key_study.id = key_site.study_id")
-            usubjid = "key_study.code || '-' || key_site.code || '-' || key_subject.subject_number"
-            keys += [self.text(usubjid), self.text("key_subject.subject_number"), self.text("key_site.code")]
+            # A subject's keys are made once per subject, not once per row of a form with thousands of rows.
+            usubjid = "study.code || '-' || site.code || '-' || subject.subject_number"
+            cells = {
+                "usubjid": usubjid,
+                "subject_number": "subject.subject_number",
+                "site_code": "site.code",
+            }
+            made = ", ".join(f"{self.text(self.field(text, text))} AS {name}" for name, text in cells.items())
+            self.joins.append(
+                f"LEFT JOIN (SELECT subject.id AS id, {made} FROM subject "
+                "LEFT JOIN site ON site.id = subject.site_id LEFT JOIN study ON study.id = site.study_id) "
+                f"AS key_subject ON key_subject.id = {subject}"
+            )
+            keys += [f"key_subject.{name}" for name in cells]
         else:
             keys += ["NULL", "NULL", "NULL"]
         if self.table == "visit":
-            keys += [self.text("t.visit_code"), self.audit_text("t.sequence", sa.Integer())]
+            visit, sequence = "t.visit_code", "t.sequence"
         elif "visit_id" in columns:
             self.join("visit", "key_visit", "key_visit.id = t.visit_id")
-            keys += [self.text("key_visit.visit_code"), self.audit_text("key_visit.sequence", sa.Integer())]
+            visit, sequence = "key_visit.visit_code", "key_visit.sequence"
+        else:
+            visit = sequence = ""
+        if visit:
+            keys += [
+                self.text(self.field(visit, visit)),
+                self.field(self.audit_text(sequence, sa.Integer()), sequence, integer=True),
+            ]
         else:
             keys += ["NULL", "NULL"]
-        return [*keys, self.audit_text("t.id", sa.Integer())]
+        return [*keys, self.audit_text("t.id", sa.Integer())]  # the row id: an integer primary key is never text
 
     def sql(self, columns: list[ExportColumn]) -> str:
         cells = [*self.keys(), *(self.cell(column) for column in columns)]
@@ -194,12 +249,23 @@ class _Select:
         # in key order and skipping the few removed rows is faster (the order is the table's own: rowid = id).
         scan = "" if self.postgres else " NOT INDEXED"
         joins = " ".join(self.joins)
-        return f"SELECT {', '.join(cells)} FROM {_name(self.table)} AS t{scan} {joins}{where} ORDER BY {order}"
+        selected = ", ".join(cells) if self.postgres else _line(cells)
+        return f"SELECT {selected} FROM {_name(self.table)} AS t{scan} {joins}{where} ORDER BY {order}"
+
+
+def _line(fields: list[str]) -> str:
+    """One CSV line of ``fields`` (SQLite): ``printf`` writes NULL as nothing, as the csv module does None."""
+    parts = []
+    for start in range(0, len(fields), _PRINTF_CELLS):
+        chunk = fields[start : start + _PRINTF_CELLS]
+        parts.append(f"printf('{','.join(['%s'] * len(chunk))}', {', '.join(chunk)})")
+    return " || ',' || ".join(parts)
 
 
 @cache
 def table_sql(table: str, *, identified: bool, postgres: bool) -> str:
-    """The SELECT whose rows are ``table``'s tidy CSV rows (keys, then the exported variables)."""
+    """The SELECT whose rows are ``table``'s tidy CSV rows (keys, then the exported variables): on SQLite one
+    finished CSV line per row, on PostgreSQL the cells for COPY."""
     return _Select(table, postgres).sql(export_columns(table, identified=identified))
 
 
@@ -216,13 +282,16 @@ def write_table(context: ExportContext, table: str, path: Path) -> Path:
             _write_header(handle, header)
             _copy_csv(dbapi, sql, handle.write)
         return path
-    dbapi.create_function(NEUTRALISE_FUNCTION, 1, neutralise_formula, deterministic=True)
+    dbapi.create_function(FORMULA_FIELD_FUNCTION, 1, _formula_field, deterministic=True)
+    dbapi.create_function(QUOTED_FIELD_FUNCTION, 1, csv_field, deterministic=True)
     with path.open("w", newline="", encoding="utf-8") as text_handle:
-        writer = csv_writer(text_handle)
-        writer.writerow(header)
+        csv_writer(text_handle).writerow(header)
         cursor = dbapi.cursor()
         try:
-            writer.writerows(cursor.execute(sql))
+            cursor.execute(sql)
+            while lines := cursor.fetchmany(_BATCH):
+                text_handle.write("\n".join([line for (line,) in lines]))
+                text_handle.write("\n")
         finally:
             cursor.close()
     return path

@@ -70,10 +70,9 @@ from jk500db.export.context import ExportContext
 from jk500db.export.csvfiles import write_csv
 from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, Variable
 from jk500db.export.snapshot import EMPTY_TRAIL_MOMENT
+from jk500db.services.text import CONTROL_CHARACTERS
 
 NAME_RULE = re.compile(r"[A-Z][A-Z0-9_]{0,7}\Z")
-#: ASCII control characters other than tab, line feed and carriage return, which free text may hold.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 NAME_LIMIT = 8
 LABEL_LIMIT = 40
 TEXT_LIMIT = 200
@@ -415,7 +414,7 @@ def _text(dataset: Dataset, variable: Variable, where: _Where, value: Value, sta
             f"{where} has the character {spelled.character!r} ({spelled.unicode_name}), which has no ASCII spelling "
             "that keeps its meaning; SAS transport v5 holds ASCII only, so correct the source value",
         )
-    control = _CONTROL.search(spelled)
+    control = CONTROL_CHARACTERS.search(spelled)  # refused on entry; data written before that rule may hold one
     if control is not None:
         _refuse(dataset.name, variable.name, f"{where} has the control character {control.group()!r}")
     text = spelled.rstrip(" ")  # a SAS character value cannot hold trailing blanks

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import itertools
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from jk500db.export import tidy, tidy_live
 from jk500db.export.cells import neutralise_formula
 from jk500db.export.context import ExportContext
+from jk500db.export.csvfiles import csv_field, csv_writer
 from jk500db.export.dictionary import export_columns, tidy_tables
 from jk500db.export.snapshot import open_snapshot
 from jk500db.models import Base, Consent, Subject
@@ -194,3 +198,69 @@ def test_ages_at_consent_count_the_birthday_and_29_february(study: Session, tmp_
     with path.open(newline="", encoding="utf-8") as handle:
         ages = {int(row["record"]): row["age_at_consent"] for row in csv.DictReader(handle)}
     assert {subject_id: ages[subject_id] for subject_id in expected} == expected
+
+
+#: Text a CSV field must be quoted for, in every form the csv module quotes it.
+NEEDS_QUOTES = ("a,b", 'say "x"', "line\nfeed", "bare\rreturn", ',"\r\n')
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("a ,\"\n\r\t'=-1\u00e9"), max_size=6), min_size=2, max_size=5))
+def test_a_field_is_quoted_exactly_where_the_csv_writer_quotes_it(row: list[str]) -> None:
+    """``csv_field`` is how SQLite's rendering quotes a cell; it must give the csv writer's bytes."""
+    written = io.StringIO()
+    csv_writer(written).writerow(row)
+    assert ",".join(csv_field(text) for text in row) + "\n" == written.getvalue()
+
+
+def test_text_stored_where_a_typed_value_belongs_still_makes_one_field(study: Session, tmp_path: Path) -> None:
+    """SQLite keeps whatever text is written into a date, decimal, code or integer column (the application never
+    writes such text; SQL outside it could). Each such cell must still be one quoted field, as Python writes it."""
+    if study.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's typed columns refuse the text; only SQLite can hold it")
+    act(study, user(study, RoleCode.ADMIN), reason="text in typed columns")
+    study.flush()
+    connection = study.connection()  # below the ORM: no object of the session holds these rows
+    tampered: dict[tuple[str, int, str], str] = {}
+    values = itertools.cycle(NEEDS_QUOTES)
+    for table in tidy_tables():
+        sql_table = Base.metadata.tables[table]
+        row_id = study.scalar(sa.select(sa.func.min(sql_table.c.id)).where(sql_table.c.removed_at.is_(None)))
+        free_text = set(_free_text_columns(table))
+        for column in export_columns(table, identified=True):
+            name = column.column
+            if name in free_text or name not in sql_table.c or isinstance(sql_table.c[name].type, sa.Boolean):
+                continue
+            value = next(values)
+            try:
+                with connection.begin_nested():  # CHECK constraints refuse some; the rest hold the text
+                    connection.execute(
+                        sa.text(f'UPDATE "{table}" SET "{name}" = :value WHERE id = :id'),
+                        {"value": value, "id": row_id},
+                    )
+                if not isinstance(sql_table.c[name].type, UTCDateTime):  # a time's text is cut up to add T and Z
+                    tampered[(table, row_id, name)] = value
+            except DBAPIError:
+                pass
+    # The keys: a visit code and a site code (two characters) holding a comma and a quote.
+    connection.execute(sa.text("UPDATE visit SET visit_code = 'D,\"1' WHERE id = (SELECT min(id) FROM visit)"))
+    connection.execute(sa.text("UPDATE site SET code = ',\"' WHERE id = (SELECT min(id) FROM site)"))
+    assert len(tampered) >= 40  # dates, decimals, codes and integers across the tables
+    context = ExportContext(study, open_snapshot(study), tmp_path, identified=True)
+    seen = 0
+    for table in tidy_tables():
+        path = tidy_live.write_table(context, table, tmp_path / f"{table}.csv")
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            for row in reader:
+                assert len(row) == len(header), (table, row)
+                cells = dict(zip(header, row, strict=True))
+                for (in_table, row_id, column), value in tampered.items():
+                    if in_table == table and cells["record"] == str(row_id) and column in cells:
+                        assert cells[column] == value, (table, column)
+                        seen += 1
+                if cells["visit"].startswith("D,"):
+                    assert cells["visit"] == 'D,"1'
+                if cells["site"]:
+                    assert cells["usubjid"].split("-")[1] == cells["site"]
+    assert seen == len(tampered)

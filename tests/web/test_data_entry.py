@@ -274,6 +274,19 @@ def test_a_refused_entry_names_the_field_and_rule_keeps_the_input_and_writes_not
     assert ae_count(app) == before
 
 
+def test_a_pasted_control_character_is_refused_by_name_and_writes_nothing(
+    app: Flask, client: FlaskClient, make_user: MakeUser
+) -> None:
+    """PostgreSQL cannot store NUL; the page says which field and character, not a database error."""
+    log_in(client, make_user(RoleCode.DATA_MANAGER).email)
+    before = ae_count(app)
+    response = new_ae(client, app, verbatim="fever\x00 at night")
+    assert response.status_code == 200
+    assert "verbatim" in response.text and "control character U+0000" in response.text
+    assert "Traceback" not in response.text and "DataError" not in response.text
+    assert ae_count(app) == before
+
+
 def test_a_soft_edit_check_saves_and_shows_the_query_it_opened(
     app: Flask, client: FlaskClient, make_user: MakeUser
 ) -> None:

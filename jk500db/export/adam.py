@@ -78,7 +78,7 @@ from jk500db.derivations.provenance import rule_label
 from jk500db.export.context import ExportContext, SubjectKeys
 from jk500db.export.datasets import Core, Dataset, DataType, Origin, Value, ValueLevel, Variable
 from jk500db.export.sdtm.common import SdtmStudy, plain
-from jk500db.export.sdtm.events import build_ae
+from jk500db.export.sdtm.events import AE_SEQUENCE, AeSequence, build_ae
 from jk500db.export.sdtm.special_purpose import DISPOSITION_TERMS, WITHDRAWAL_TERMS
 from jk500db.export.snapshot import Row
 from jk500db.models.vocabularies import (
@@ -1221,36 +1221,21 @@ def _flag_occurrences(rows: list[dict[str, Value]]) -> None:
                 row[name] = "Y"
 
 
-@dataclass(frozen=True)
-class AeSequence:
-    """SDTM AE.AESEQ by (USUBJID, AESPID), as the SDTM AE dataset of the same snapshot numbers its records."""
-
-    numbers: dict[tuple[str, str], int]
-
-    def aeseq(self, usubjid: str, aespid: str) -> int:
-        try:
-            return self.numbers[(usubjid, aespid)]
-        except KeyError:
-            # both datasets read the same snapshot with the same rules for removed records: a miss is a bug
-            raise RuntimeError(f"ADAE: no SDTM AE record for {usubjid} AESPID {aespid} to take AESEQ from") from None
-
-
 def sdtm_ae_sequence(context: ExportContext, data: StudyData) -> AeSequence:
     """AESEQ of every SDTM AE record, from the AE dataset built as the SDTM export builds it.
 
     Taken rather than numbered again so that ADAE can never disagree with AE (ADaM OCCDS 1.0: "copied from SDTM
-    AE.AESEQ"). Without adverse events there is nothing to take, and the SDTM study (which wants one study in the
-    database) is not read.
+    AE.AESEQ"). An export that wrote SDTM first left the numbering in ``context.shared``; otherwise AE is built
+    here, once per export. Without adverse events there is nothing to take, and the SDTM study (which wants one
+    study in the database) is not read.
     """
     if not any(subject.adverse_events for subject in data.subjects):
         return AeSequence({})
-    ae = next(dataset for dataset in build_ae(SdtmStudy(context)) if dataset.name == "AE")
-    numbers: dict[tuple[str, str], int] = {}
-    for row in ae.rows:
-        sequence = row["AESEQ"]
-        assert isinstance(sequence, int)
-        numbers[(str(row["USUBJID"]), str(row["AESPID"]))] = sequence
-    return AeSequence(numbers)
+    if AE_SEQUENCE not in context.shared:
+        build_ae(SdtmStudy(context))
+    sequence = context.shared[AE_SEQUENCE]
+    assert isinstance(sequence, AeSequence)
+    return sequence
 
 
 def build_adam(context: ExportContext) -> list[Dataset]:

@@ -73,6 +73,9 @@ class ExportContext:
     requested_by: str = "system"
     #: UTC time the export was asked for; goes into the manifest only, never into data files (reproducible).
     requested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: What one writer derives from the snapshot and others need too, built once per export: SDTM AE's
+    #: numbering (AESEQ), which ADaM and the analysis tables take over. Keyed by the builder's constant.
+    shared: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def folder(self, export_format: ExportFormat) -> Path:
         path = self.out_dir / export_format.value

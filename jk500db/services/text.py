@@ -10,6 +10,7 @@ engines, and refused with the field and the character named, so nothing is half-
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,12 +31,13 @@ def control_character_rule(text: str) -> str | None:
     return f"must not hold the control character U+{ord(found.group()):04X}; only tab and line breaks are allowed"
 
 
-def _text_columns(mapper: sa.orm.Mapper[Any]) -> list[str]:
-    return [
+@cache
+def _text_columns(mapper: sa.orm.Mapper[Any]) -> tuple[str, ...]:
+    return tuple(
         attribute.key
         for attribute in mapper.column_attrs
         if any(isinstance(column.type, (sa.String, sa.Text)) for column in attribute.columns)
-    ]
+    )
 
 
 def check_texts(session: Session, flush_context: UOWTransaction | None = None, instances: Any = None) -> None:

@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jk500db.audit.context import set_change_context, system_context
-from jk500db.export.adam import OCCURRENCE_FLAGS, build_adam
+from jk500db.export.adam import OCCURRENCE_FLAGS, build_adam, collect, sdtm_ae_sequence
 from jk500db.export.context import ExportContext
 from jk500db.export.datasets import Core, Dataset, Origin, Value
 from jk500db.export.sdtm import build_sdtm
+from jk500db.export.sdtm.events import AE_SEQUENCE
 from jk500db.export.snapshot import open_snapshot
 from jk500db.models import AdverseEvent, AuditEvent, CtcaeTerm, DrugAdministration, Infusion, Subject
 from jk500db.models.vocabularies import DltDecision
@@ -468,6 +469,18 @@ def test_adae_carries_the_sdtm_aeseq_of_the_same_event_in_every_export(study: Se
     assert numbers["live"] == numbers["again"]
     crs = (f"JK500-01-{second.subject_number}", "2")  # USUBJID is STUDYID-SITEID-SUBJID
     assert (numbers["before removal"][crs], numbers["live"][crs]) == (2, 1)
+
+
+def test_one_export_numbers_its_adverse_events_once(study: Session, tmp_path: Path) -> None:
+    """SDTM AE is built once per export: ADaM and the tables take the numbering the SDTM build left, and an export
+    without SDTM builds AE itself to the same numbers."""
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    build_sdtm(context)
+    numbered = context.shared[AE_SEQUENCE]
+    assert sdtm_ae_sequence(context, collect(context)) is numbered
+    alone = ExportContext(study, open_snapshot(study), tmp_path)
+    assert AE_SEQUENCE not in alone.shared
+    assert sdtm_ae_sequence(alone, collect(alone)) == numbered
 
 
 def test_reasons_for_discontinuation_are_the_sdtm_disposition_terms(study: Session, tmp_path: Path) -> None:

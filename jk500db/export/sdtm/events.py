@@ -14,6 +14,8 @@ of AETOXGR states it for define.xml, and SUPPAE keeps the investigator's own gra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from jk500db.clinical import astct
 from jk500db.derivations.adverse_events import DLT_RULE, EPISODE_RULE
 from jk500db.derivations.provenance import rule_label
@@ -181,11 +183,41 @@ def build_ae(study: SdtmStudy) -> list[Dataset]:
     rows: list[Record] = []
     for event in study.rows("adverse_event"):
         rows.append(_ae_row(study, event, episodes, supp))
-    return finish(
+    datasets = finish(
         "AE", "Adverse Events", "EVENTS", "One record per adverse event per subject",
         ("STUDYID", "USUBJID", "AESPID"), AE_VARIABLES, rows,
         lambda row: (int(str(row["AESPID"])),), study, supp, ae_value_level(),
     )  # fmt: skip
+    study.context.shared[AE_SEQUENCE] = AeSequence.of(next(dataset for dataset in datasets if dataset.name == "AE"))
+    return datasets
+
+
+#: ``ExportContext.shared`` key of the AE numbering of the export's snapshot (see :class:`AeSequence`).
+AE_SEQUENCE = "sdtm.ae.sequence"
+
+
+@dataclass(frozen=True)
+class AeSequence:
+    """SDTM AE.AESEQ by (USUBJID, AESPID), as the AE dataset of one export's snapshot numbers its records: ADaM's
+    ADAE and the analysis tables take AESEQ from here (``jk500db.export.adam.sdtm_ae_sequence``)."""
+
+    numbers: dict[tuple[str, str], int]
+
+    @classmethod
+    def of(cls, ae: Dataset) -> AeSequence:
+        numbers: dict[tuple[str, str], int] = {}
+        for row in ae.rows:
+            sequence = row["AESEQ"]
+            assert isinstance(sequence, int)
+            numbers[(str(row["USUBJID"]), str(row["AESPID"]))] = sequence
+        return cls(numbers)
+
+    def aeseq(self, usubjid: str, aespid: str) -> int:
+        try:
+            return self.numbers[(usubjid, aespid)]
+        except KeyError:
+            # both datasets read the same snapshot with the same rules for removed records: a miss is a bug
+            raise RuntimeError(f"ADAE: no SDTM AE record for {usubjid} AESPID {aespid} to take AESEQ from") from None
 
 
 def ae_value_level() -> list[ValueLevel]:

@@ -304,12 +304,22 @@ def _write_header(handle: BinaryIO, header: list[str]) -> None:
 
 
 def _copy_csv(dbapi: Any, sql: str, write: Callable[[bytes], Any]) -> None:
-    """Stream ``COPY (sql) TO STDOUT WITH (FORMAT csv)``: the server sends one message per row."""
+    """Stream ``COPY (sql) TO STDOUT WITH (FORMAT csv)``: the server sends one message per row.
+
+    Without nested loops for the one statement: the planner otherwise looks each row's visit up in a (memoized)
+    nested loop above its parallel workers, so that one process computes every cell; with hash joins the workers
+    compute them (``lab_result`` at 2,000 subjects: 1.29 s, then 0.94 s). The export's later statements, in the
+    same transaction, get the planner's own setting back.
+    """
     cursor = dbapi.cursor()
     try:
         cursor.execute("SET LOCAL TimeZone = 'UTC'")  # as the audit triggers' own setting
+        nested_loops = cursor.execute("SELECT current_setting('enable_nestloop')").fetchone()[0]
+        cursor.execute("SET LOCAL enable_nestloop = off")
         with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
                 write(block)
+        # (A COPY that fails ends the transaction, and the setting with it.)
+        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", (nested_loops,))
     finally:
         cursor.close()

@@ -264,3 +264,15 @@ def test_text_stored_where_a_typed_value_belongs_still_makes_one_field(study: Se
                 if cells["site"]:
                     assert cells["usubjid"].split("-")[1] == cells["site"]
     assert seen == len(tampered)
+
+
+def test_the_export_transaction_gets_the_planners_setting_back_after_each_table(study: Session, tmp_path: Path) -> None:
+    """PostgreSQL's COPY of a table runs without nested loops (its workers then compute the cells); the SDTM,
+    ADaM and other writers that read later in the same transaction plan with the server's own setting."""
+    if study.get_bind().dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    context = ExportContext(study, open_snapshot(study), tmp_path)
+    before = study.scalar(sa.text("SELECT current_setting('enable_nestloop')"))
+    rows = tidy_live.write_table(context, "lab_result", tmp_path / "lab_result.csv").read_text().count("\n")
+    assert rows > 100
+    assert study.scalar(sa.text("SELECT current_setting('enable_nestloop')")) == before == "on"

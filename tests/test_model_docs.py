@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 
 from jk500db.models import Base, ClinicalRecord, LabResult, Subject
@@ -27,3 +31,44 @@ def test_descriptions_are_the_comment_text_including_what_mixins_declare() -> No
 def test_units_come_from_the_column_name() -> None:
     names = ("weight_kg", "height_cm", "viability_pct", "bsa_m2", "dose_cells_per_kg", "grade")
     assert [unit_of(n) for n in names] == ["kg", "cm", "%", "m²", "cells/kg", None]
+
+
+SCANNED = '''
+class Outer:
+    """A docstring:
+    not_documented: int
+    """
+
+    #: first line,
+    #: second line.
+
+    kept: int
+    # a plain comment ends a block
+    dropped: int
+    #: the inner class's own.
+    class Inner:
+        #: inside.
+        inner: int
+
+    @classmethod
+    def made(cls) -> int:
+        #: by the function's name.
+        return 1
+
+
+#: outside any class.
+after: int
+'''
+
+
+def test_comments_are_read_line_by_line_into_each_class(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "scanned_models.py").write_text(SCANNED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("scanned_models")
+    assert column_docs(module.Outer) == {
+        "kept": "first line, second line.",
+        "class": "the inner class's own.",
+        "inner": "inside.",
+        "made": "by the function's name.",
+    }
+    assert column_docs(module.Outer.Inner) == {"inner": "inside."}

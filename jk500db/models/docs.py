@@ -2,77 +2,70 @@
 
 Every column of the models carries a ``#:`` comment (the indico habit). Reading them here makes that one text
 the help shown beside a form field and the label of a data-dictionary entry, so the two never drift apart from
-the model. Comments are read with ``tokenize`` from the class's source, so nothing is evaluated.
+the model. Comments are read from the module's source lines, so nothing is evaluated.
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
-import io
+import re
 import sys
-import textwrap
-import tokenize
 from functools import cache
+
+_CLASS = re.compile(r"class\s+(\w+)")
+_DEF = re.compile(r"(?:async\s+)?def\s+(\w+)")
+_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
 @cache
-def _module_classes(module_name: str) -> dict[str, str]:
-    """{qualified class name: its source} for every class of a module, from one parse of the module.
+def _module_comments(module_name: str) -> dict[str, dict[str, str]]:
+    """{qualified class name: {attribute: text}} for every class of a module, from one scan of its lines.
 
-    ``inspect.getsource(cls)`` parses the whole module again for every class it is asked about, which made a
-    data dictionary take seconds; one parse per module is enough.
+    The ``#:`` comment block directly above a line that starts with a name documents that name; above ``return``
+    in a mixin's function (``def subject_id(cls): #: ... return ...``) it documents the function. Any other
+    comment or code line ends a block; blank lines do not. A class holds what its nested classes document, and
+    ends at the first code line indented no deeper than its ``class`` line.
+
+    Lines, not tokens: the tokenizer (pure Python) and a syntax tree to find the classes took most of a data
+    dictionary's time. The models' classes hold no multi-line string that starts a line with ``#:`` or less
+    indented than the class, which is all this reading assumes (``tests/test_model_docs.py`` checks every column).
     """
     try:
         source = inspect.getsource(sys.modules[module_name])
     except (KeyError, OSError, TypeError):  # built at runtime: no source to read
         return {}
-    lines = source.splitlines(keepends=True)
-    classes: dict[str, str] = {}
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
-                name = f"{prefix}{child.name}"
-                body = "".join(lines[child.lineno - 1 : child.end_lineno])
-                classes[name] = textwrap.dedent(body)
-                visit(child, f"{name}.")
-
-    visit(ast.parse(source), "")
-    return classes
-
-
-@cache
-def _class_comments(cls: type) -> dict[str, str]:
-    """{attribute: text} for the ``#:`` comment block directly above each ``name: ...`` line of ``cls``."""
-    source = _module_classes(cls.__module__).get(cls.__qualname__)
-    if source is None:
-        return {}
-    comments: dict[str, str] = {}
+    comments: dict[str, dict[str, str]] = {}
+    classes: list[tuple[str, int]] = []  # the classes a line is in: (qualified name, indent of the class line)
     pending: list[str] = []
-    line_start = True
-    previous = ""
-    function = ""  # a mixin declares a column in a function: ``def subject_id(cls): #: ... return ...``
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            text = token.string
-            pending = [*pending, text[2:].strip()] if text.startswith("#:") else []
+    function = ""
+    for line in source.splitlines():
+        code = line.lstrip()
+        if not code:
             continue
-        if token.type in (tokenize.NL, tokenize.NEWLINE):
-            line_start = True
+        if code.startswith("#"):
+            pending = [*pending, code[2:].strip()] if code.startswith("#:") else []
             continue
-        if token.type in (tokenize.INDENT, tokenize.DEDENT):
-            continue
-        if token.type == tokenize.NAME and previous == "def":
-            function = token.string
-        if line_start and token.type == tokenize.NAME and pending:
-            name = function if token.string == "return" else token.string
-            comments.setdefault(name, " ".join(pending))
-        if line_start:
-            pending = []
-        line_start = False
-        previous = token.string
+        indent = len(line) - len(code)
+        while classes and indent <= classes[-1][1]:
+            classes.pop()
+        if defined := _DEF.match(code):
+            function = defined.group(1)
+        name = _NAME.match(code)
+        if name and pending:
+            documented = function if name.group() == "return" else name.group()
+            for qualified, _ in classes:
+                comments[qualified].setdefault(documented, " ".join(pending))
+        pending = []
+        if opened := _CLASS.match(code):
+            qualified = f"{classes[-1][0]}.{opened.group(1)}" if classes else opened.group(1)
+            comments[qualified] = {}
+            classes.append((qualified, indent))
     return comments
+
+
+def _class_comments(cls: type) -> dict[str, str]:
+    """{attribute: text} for the ``#:`` comments of ``cls`` (see ``_module_comments``)."""
+    return _module_comments(cls.__module__).get(cls.__qualname__, {})
 
 
 @cache

@@ -10,6 +10,7 @@ engines, and refused with the field and the character named, so nothing is half-
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -42,17 +43,25 @@ def _text_columns(mapper: sa.orm.Mapper[Any]) -> tuple[str, ...]:
 
 def check_texts(session: Session, flush_context: UOWTransaction | None = None, instances: Any = None) -> None:
     """Refuse a new or changed text holding a control character (``before_flush``)."""
-    for instance in (*session.new, *session.dirty):
-        state = sa.inspect(instance)
-        for key in _text_columns(state.mapper):
-            value = state.attrs[key].value if instance in session.new else _changed_value(state, key)
-            if isinstance(value, str) and (rule := control_character_rule(value)) is not None:
-                raise ValidationError(key, rule, table=state.mapper.local_table.description)
+    for instances_of, values in ((session.new, _values), (session.dirty, _changed_values)):
+        for instance in instances_of:  # (each ``session.new`` builds a new set: read once, not per object)
+            state = sa.inspect(instance)
+            for key, value in values(state):
+                if isinstance(value, str) and (rule := control_character_rule(value)) is not None:
+                    raise ValidationError(key, rule, table=state.mapper.local_table.description)
 
 
-def _changed_value(state: Any, key: str) -> Any:
-    added = state.attrs[key].history.added
-    return added[0] if added else None
+def _values(state: Any) -> Iterator[tuple[str, Any]]:
+    """Every text of a new object."""
+    for key in _text_columns(state.mapper):
+        yield key, state.dict.get(key)
+
+
+def _changed_values(state: Any) -> Iterator[tuple[str, Any]]:
+    """The texts changed on a loaded object (its history; nothing is loaded)."""
+    for key in _text_columns(state.mapper):
+        for value in state.attrs[key].history.added:
+            yield key, value
 
 
 def install() -> None:
